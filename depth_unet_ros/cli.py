@@ -1,0 +1,71 @@
+"""``depth-unet``: one entry point whose sub-commands live in their own modules.
+
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int`` and imports its
+heavy libraries (torch, onnx, rclpy, TensorRT) inside ``run``, so ``depth-unet --help`` works on
+a machine that has none of them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from depth_unet_ros import __version__
+from depth_unet_ros.errors import DepthUnetError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("training.train_cli", "train a depth model from a YAML config (resumable)"),
+    "evaluate": ("depth_unet_ros.evaluate_cli", "metric table of a model on NYU .mat or a folder dataset"),
+    "export": ("training.export", "export a checkpoint to the ONNX artifact with its metadata"),
+    "build-engine": ("depth_unet_ros.backends.engine_cli", "build a TensorRT engine into the cache"),
+    "infer": ("depth_unet_ros.infer_cli", "depth and colour maps for image files"),
+    "model-info": ("training.model_info", "parameters and GMACs of a model config"),
+    "synth": ("training.synth_cli", "write synthetic indoor RGB-D frames as a folder dataset"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth-unet",
+        description="Train, export, evaluate and run the depth_unet_ros monocular depth models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # e.g. training/ absent on a runtime-only install
+            missing = sub.add_parser(name, help=f"{help_text} (unavailable: {exc})")
+            missing.set_defaults(_unavailable=str(exc))
+            continue
+        cmd = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if getattr(args, "_unavailable", None):
+        print(f"depth-unet {args.command}: not available in this install ({args._unavailable})",
+              file=sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except DepthUnetError as exc:
+        print(f"depth-unet {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"depth-unet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Eigen et al. (2014) joint RGB-D augmentation: scale, rotate, crop, colour gain, flip.
+
+Geometry moves image and depth together. Depth is resampled with nearest neighbour so the
+invalid zeros stay zero and no value is invented between a surface and a hole, and it is divided
+by the scale factor: enlarging the image by s looks like the scene seen from s times closer.
+Intrinsics follow the image (fx, fy scaled; cx, cy shifted by the crop; cx mirrored by a flip).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
+from depth_unet_ros.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    scale: tuple[float, float] = (1.0, 1.5)  # s: image enlarged by s, depth divided by s
+    rotation_deg: float = 5.0  # angle drawn from [-rotation_deg, rotation_deg]
+    color_gain: tuple[float, float] = (0.8, 1.2)  # per-channel multiplier
+    flip_p: float = 0.5  # probability of a horizontal flip
+    crop_hw: tuple[int, int] | None = None  # output (height, width); None: the input's size
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """One draw of the random choices, so a test or a debugger can replay it exactly."""
+
+    scale: float
+    angle_deg: float
+    crop_yx: tuple[int, int]  # top-left corner of the crop in the scaled, rotated image
+    crop_hw: tuple[int, int]
+    gains: tuple[float, float, float]  # R, G, B
+    flip: bool
+
+
+def sample_params(config: AugmentConfig, rng: np.random.Generator,
+                  height: int, width: int) -> AugmentParams:
+    """Draw every random choice for an input of ``height`` x ``width``, always in one order."""
+    lo, hi = config.scale
+    if not 0 < lo <= hi:
+        raise ConfigError(f"augment scale range {config.scale} must satisfy 0 < low <= high")
+    s = float(rng.uniform(lo, hi))
+    angle = float(rng.uniform(-config.rotation_deg, config.rotation_deg))
+    crop_h, crop_w = config.crop_hw or (height, width)
+    scaled_h, scaled_w = _scaled_size(height, width, s)
+    # A crop larger than the image is allowed: the overhang is padded (depth 0 = invalid).
+    y0 = _offset(rng, scaled_h, crop_h)
+    x0 = _offset(rng, scaled_w, crop_w)
+    gains = tuple(float(g) for g in rng.uniform(*config.color_gain, size=3))
+    flip = bool(rng.random() < config.flip_p)
+    return AugmentParams(s, angle, (y0, x0), (int(crop_h), int(crop_w)), gains, flip)
+
+
+def _scaled_size(height: int, width: int, s: float) -> tuple[int, int]:
+    return max(1, int(round(height * s))), max(1, int(round(width * s)))
+
+
+def _offset(rng: np.random.Generator, size: int, crop: int) -> int:
+    return int(rng.integers(0, size - crop + 1)) if size >= crop else -int(rng.integers(0, crop - size + 1))
+
+
+def _window(array: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+    """array[y0:y0+h, x0:x0+w] with zeros where the window leaves the array."""
+    out = np.zeros((h, w) + array.shape[2:], array.dtype)
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + h, array.shape[0]), min(x0 + w, array.shape[1])
+    if ys < ye and xs < xe:
+        out[ys - y0:ye - y0, xs - x0:xe - x0] = array[ys:ye, xs:xe]
+    return out
+
+
+def apply_params(frame: RGBDFrame, p: AugmentParams) -> RGBDFrame:
+    """The augmented copy of ``frame`` for one set of drawn parameters."""
+    image, depth_m, k = frame.image, frame.depth_m.astype(np.float32), frame.intrinsics
+    h, w = image.shape[:2]
+    if p.scale != 1.0:
+        sh, sw = _scaled_size(h, w, p.scale)
+        image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_LINEAR)
+        depth_m = cv2.resize(depth_m, (sw, sh), interpolation=cv2.INTER_NEAREST) / np.float32(p.scale)
+        k = k.scaled(sw, sh)
+        h, w = sh, sw
+    if p.angle_deg != 0.0:
+        # About the image centre: close to a roll of the camera about its optical axis, so the
+        # intrinsics are kept as they are.
+        m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), p.angle_deg, 1.0)
+        image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        depth_m = cv2.warpAffine(depth_m, m, (w, h), flags=cv2.INTER_NEAREST,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    (y0, x0), (ch, cw) = p.crop_yx, p.crop_hw
+    image, depth_m = _window(image, y0, x0, ch, cw), _window(depth_m, y0, x0, ch, cw)
+    k = Intrinsics(k.fx, k.fy, k.cx - x0, k.cy - y0, cw, ch)
+    gains = np.asarray(p.gains, np.float32)
+    image = np.clip(image.astype(np.float32) * gains + 0.5, 0, 255).astype(np.uint8)
+    if p.flip:
+        image, depth_m = image[:, ::-1], depth_m[:, ::-1]
+        k = replace(k, cx=k.width - 1 - k.cx)
+    return RGBDFrame(np.ascontiguousarray(image), np.ascontiguousarray(depth_m, np.float32), k,
+                     frame.name)
+
+
+def augment_frame(frame: RGBDFrame, config: AugmentConfig, rng: np.random.Generator) -> RGBDFrame:
+    """Eigen's joint augmentation of one frame; the same ``rng`` state gives the same result."""
+    return apply_params(frame, sample_params(config, rng, *frame.image.shape[:2]))

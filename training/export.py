@@ -1,0 +1,191 @@
+"""Export a training checkpoint to the ONNX artifact the runtime loads.
+
+The graph takes the camera's bytes: input ``image`` uint8 (N, H, W, 3) RGB, normalisation
+inside; outputs ``depth`` (N, 1, H, W) metres and ``features`` (N, C, H/4, W/4). Its
+``metadata_props`` carry ModelMetadata, so the runtime needs only the file. We use the
+TorchScript exporter (``dynamo=False``): on torch 2.13 it writes opset 17 natively in a fraction
+of a second, while the dynamo exporter starts at opset 18 and converts down (TensorRT 8.5 on
+JetPack 5 reads at most opset 17). The file is checked with ``onnx.checker`` (full check) and
+written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from depth_unet_ros.errors import ConfigError, ModelLoadError
+from depth_unet_ros.model_metadata import ModelMetadata
+
+log = logging.getLogger(__name__)
+
+MIN_OPSET = 17  # LayerNormalization and the resize modes we use; what TensorRT 8.6+/10 parse
+EXPORT_TOLERANCE = 1e-3  # max abs difference (metres, feature units) between ONNX Runtime and torch
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="training checkpoint (.pt) to export")
+    parser.add_argument("--out", type=Path, required=True, help="ONNX file to write (e.g. model.onnx)")
+    parser.add_argument("--opset", type=int, default=17, help=f"ONNX opset (>= {MIN_OPSET})")
+    parser.add_argument("--simplify", action="store_true",
+                        help="run onnxsim on the graph when it is installed (skipped otherwise)")
+    parser.add_argument("--dynamic-batch", action="store_true",
+                        help="leave the batch dimension free (default: fixed batch 1, simplest for TensorRT)")
+    parser.add_argument("--train-data", default=None,
+                        help="training data description stored in the metadata (default: from the checkpoint)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"depth-unet export needs PyTorch and onnx ({exc}); install the training "
+                          "extra: pip install 'depth_unet_ros[train]' (with the torch build you want)") from None
+    model, metadata = load_checkpoint_model(args.checkpoint)
+    if args.train_data is not None:
+        metadata = dataclasses.replace(metadata, train_data=args.train_data)
+    path = export_onnx(model, args.out, metadata, opset=args.opset,
+                       dynamic_batch=args.dynamic_batch, simplify=args.simplify)
+    print(f"wrote {path} ({metadata.architecture}, input {metadata.input_height}x"
+          f"{metadata.input_width} uint8 RGB, depth {metadata.min_depth_m}-{metadata.max_depth_m} m, "
+          f"features {metadata.feature_channels}ch at 1/{metadata.feature_stride})")
+    return 0
+
+
+def train_data_from_checkpoint(state: dict[str, Any]) -> str:
+    """A one-line description of the training data, from the checkpoint's TrainConfig dict."""
+    data = (state.get("config") or {}).get("data") or {}
+    train = data.get("train")
+    if not train:
+        return "unknown"
+    text = Path(str(train)).name
+    if data.get("splits"):
+        text += f" (split {data.get('train_split', 'train')} of {Path(str(data['splits'])).name})"
+    if str(train).endswith(".mat"):
+        text += f", {data.get('depth', 'dense')} depth"
+    return text
+
+
+def load_checkpoint_model(path: str | os.PathLike) -> tuple[Any, ModelMetadata]:
+    """(DepthModel in eval mode on the CPU, its ModelMetadata) from a training checkpoint."""
+    from training.checkpoint import load_checkpoint
+    from training.model import build_model
+    from training.model_config import ModelConfig
+
+    state = load_checkpoint(path, map_location="cpu")
+    if "model_config" not in state:
+        raise ModelLoadError(f"checkpoint {path} has no 'model_config'; it predates the model "
+                             "config format, retrain or re-save it with the current trainer")
+    config = ModelConfig.from_dict(state["model_config"])
+    model = build_model(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ModelLoadError(f"checkpoint {path}: weights do not fit its model_config ({exc}); "
+                             "the checkpoint is inconsistent, retrain") from None
+    return model.eval(), ModelMetadata.for_model_config(config, train_data_from_checkpoint(state))
+
+
+def export_onnx(model: Any, path: str | os.PathLike, metadata: ModelMetadata, opset: int = 17,
+                dynamic_batch: bool = False, simplify: bool = False) -> Path:
+    """Write ``model`` (a DepthModel) as the ONNX artifact at ``path``; returns the path.
+
+    Input ``image`` (N, H, W, 3) uint8 with N = 1 unless ``dynamic_batch``.
+    """
+    import onnx
+    import torch
+
+    if opset < MIN_OPSET:
+        raise ConfigError(f"--opset {opset} is too old; use {MIN_OPSET} or newer")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model keeps its device and mode
+    meta = metadata
+    dummy = torch.zeros((1, meta.input_height, meta.input_width, 3), dtype=torch.uint8)
+    axes = ({name: {0: "batch"} for name in (meta.input_name, meta.depth_output, meta.features_output)}
+            if dynamic_batch else None)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is a deliberate choice (see the module docstring).
+            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+            torch.onnx.export(model, (dummy,), str(tmp), input_names=[meta.input_name],
+                              output_names=[meta.depth_output, meta.features_output],
+                              opset_version=opset, dynamic_axes=axes, do_constant_folding=True,
+                              dynamo=False)
+        proto = onnx.load(str(tmp))
+        if simplify:
+            proto = _simplify(proto)
+        _declare_output_shapes(proto, meta)
+        del proto.metadata_props[:]
+        for key, value in meta.to_props().items():
+            proto.metadata_props.add(key=key, value=value)
+        proto.producer_name = "depth_unet_ros"
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save(proto, str(tmp))
+        _verify_with_onnxruntime(model, tmp, meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("exported %s (opset %d, dynamic batch %s)", path, opset, dynamic_batch)
+    return path
+
+
+def _declare_output_shapes(proto: Any, meta: ModelMetadata) -> None:
+    """Write the static output shapes into the graph; the exporter leaves symbolic names
+    (``Clipdepth_dim_2``) when the batch is dynamic, and readers deserve the real contract."""
+    h, w = meta.input_size_hw
+    fh, fw = meta.feature_size_hw
+    tails = {meta.depth_output: (1, h, w), meta.features_output: (meta.feature_channels, fh, fw)}
+    for output in proto.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        for dim, size in zip(list(dims)[1:], tails[output.name]):
+            dim.Clear()
+            dim.dim_value = size
+
+
+def _verify_with_onnxruntime(model: Any, onnx_path: Path, meta: ModelMetadata) -> None:
+    """Run the exported file on one random frame and compare it with PyTorch, so a graph that
+    differs from the model (a broken op conversion, a wrong shape) never reaches a robot."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    image = np.random.default_rng(0).integers(0, 256, (1, *meta.input_size_hw, 3), dtype=np.uint8)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run([meta.depth_output, meta.features_output], {meta.input_name: image})
+    with torch.inference_mode():
+        want = [t.numpy() for t in model(torch.from_numpy(image))]
+    for name, a, b in zip((meta.depth_output, meta.features_output), got, want):
+        if a.shape != b.shape:
+            raise ModelLoadError(f"exported output {name!r} has shape {a.shape}, PyTorch gives "
+                                 f"{b.shape}; export bug, please report it")
+        diff = float(np.abs(a - b).max())
+        if diff > EXPORT_TOLERANCE:
+            raise ModelLoadError(f"exported output {name!r} differs from PyTorch by {diff:.2e} "
+                                 f"(> {EXPORT_TOLERANCE}); an op did not convert faithfully, try "
+                                 "another --opset")
+
+
+def _simplify(proto: Any) -> Any:
+    try:
+        import onnxsim
+    except ImportError:
+        log.warning("--simplify: onnxsim is not installed, exporting the graph unsimplified "
+                    "(pip install onnxsim to enable it)")
+        return proto
+    simplified, ok = onnxsim.simplify(proto)
+    if not ok:
+        log.warning("--simplify: onnxsim could not validate the simplified graph; keeping the original")
+        return proto
+    return simplified

@@ -1,0 +1,277 @@
+"""End-to-end cost of depth_node over DDS, against raw inference on the same frames.
+
+For each Fast DDS transport setting (default, LARGE_DATA), starts the installed depth_node and a
+camera/consumer client in two more processes (both with the same environment), then:
+
+* latency: 640x480 rgb8 frames at a rate the model keeps up with; input stamp -> depth received
+  in the client, compared with ``estimator.predict`` timed in this process on the same frames
+  (overhead = end-to-end median - inference median; target <= 3 ms);
+* rate: published depth rate for 30 Hz and 60 Hz cameras (the node drops stale frames);
+* node CPU use per phase, from /proc/<pid>/stat (no psutil).
+
+Prints a Markdown table and a JSON document.  ``--quick`` finishes in about a minute.
+
+    python benchmarks/bench_node.py [--model M] [--quick] [--json OUT]
+
+Without ``--model`` it uses the bundled model, or exports the default architecture with random
+weights (timing does not depend on the weights; needs torch).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+WIDTH, HEIGHT = 640, 480
+TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA"}
+
+
+# --- helpers shared by both roles ------------------------------------------------------------
+def frames(count: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """Distinct (480, 640, 3) uint8 RGB frames with some structure (a gradient plus noise)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, WIDTH, dtype=np.float32)[None, :, None]
+    return [np.clip(ramp * rng.uniform(0.3, 1.0) + rng.normal(0, 20, (HEIGHT, WIDTH, 3)), 0, 255)
+            .astype(np.uint8) for _ in range(count)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summarize_ms(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p90": float("nan"), "max": float("nan")}
+    arr = np.asarray(values)
+    return {"p50": float(np.median(arr)), "p90": float(np.percentile(arr, 90)), "max": float(arr.max())}
+
+
+# --- client role: camera + consumer in its own process ---------------------------------------
+def run_client(args: argparse.Namespace) -> int:
+    import threading
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header
+
+    from depth_unet_ros.image_conversion import array_to_image_msg
+
+    rclpy.init()
+    node = rclpy.create_node(f"bench_client_{os.getpid()}")
+    camera_qos = QoSProfile(depth=1, reliability=(ReliabilityPolicy.RELIABLE if args.camera_qos == "reliable"
+                                                  else ReliabilityPolicy.BEST_EFFORT))
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    image_pub = node.create_publisher(Image, "/camera/image_raw", camera_qos)
+    info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", reliable)
+    received: dict[tuple[int, int], float] = {}
+    lock = threading.Lock()
+
+    def on_depth(msg: Any) -> None:
+        now = time.time()
+        with lock:
+            received[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = now
+
+    node.create_subscription(Image, "/depth/image", on_depth, reliable)
+    if args.outputs == "all":
+        node.create_subscription(Image, "/depth/features", lambda m: None, reliable)
+        node.create_subscription(CameraInfo, "/depth/camera_info", lambda m: None, reliable)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+
+    messages = [array_to_image_msg(f, "rgb8", Header(frame_id="camera"), Image, channels_first=False)
+                for f in frames()]
+    info = CameraInfo(width=WIDTH, height=HEIGHT)
+    info.k = [518.9, 0.0, 319.5, 0.0, 518.9, 239.5, 0.0, 0.0, 1.0]
+    info.p = [518.9, 0.0, 319.5, 0.0, 0.0, 518.9, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+
+    def publish(i: int) -> tuple[int, int]:
+        msg = messages[i % len(messages)]
+        sec, nsec = divmod(time.time_ns(), 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nsec
+        info.header = msg.header
+        info_pub.publish(info)
+        image_pub.publish(msg)
+        return sec, nsec
+
+    # Discovery: publish slowly until the first depth comes back.
+    deadline = time.monotonic() + 30.0
+    while not received and time.monotonic() < deadline:
+        publish(0)
+        time.sleep(0.2)
+    if not received:
+        print(json.dumps({"error": "no depth from the node within 30 s"}))
+        return 1
+    time.sleep(0.5)
+    results = []
+    for rate_hz, seconds in args.phases:
+        with lock:
+            received.clear()
+        sent = []
+        cpu0, start = cpu_seconds(args.node_pid), time.monotonic()
+        for i in range(int(rate_hz * seconds)):
+            sent.append(publish(i))
+            time.sleep(max(0.0, start + (i + 1) / rate_hz - time.monotonic()))
+        duration = time.monotonic() - start
+        cpu = (cpu_seconds(args.node_pid) - cpu0) / duration
+        time.sleep(0.5)  # stragglers
+        with lock:
+            latencies = [(received[k] - (k[0] + k[1] * 1e-9)) * 1e3 for k in sent if k in received]
+        results.append({"camera_hz": rate_hz, "seconds": duration, "sent": len(sent),
+                        "answered": len(latencies), "output_hz": len(latencies) / duration,
+                        "latency_ms": summarize_ms(latencies), "node_cpu_percent": 100 * cpu})
+    print(json.dumps(results))
+    executor.shutdown(timeout_sec=2.0)
+    spinner.join(timeout=2.0)
+    node.destroy_node()
+    if rclpy.ok():
+        rclpy.shutdown()
+    return 0
+
+
+# --- driver role ---------------------------------------------------------------------------------
+def resolve_model(model: str | None, workdir: Path) -> str:
+    from depth_unet_ros.node_core import bundled_model_path
+
+    if model:
+        return model
+    if Path(bundled_model_path()).is_file():
+        return bundled_model_path()
+    import torch
+
+    from depth_unet_ros.model_metadata import ModelMetadata
+    from training.export import export_onnx
+    from training.model import build_model
+    from training.model_config import ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig()
+    path = workdir / "bench_default_arch.onnx"
+    export_onnx(build_model(config), path, ModelMetadata.for_model_config(config, "random weights (bench)"))
+    print(f"no --model and no bundled model: exported the default architecture with random "
+          f"weights to {path}", file=sys.stderr)
+    return str(path)
+
+
+def raw_inference_ms(model: str, backend: str, threads: int, repeats: int) -> dict[str, float]:
+    """estimator.predict on the benchmark frames (output_size input, as the node's default)."""
+    from depth_unet_ros.node_core import load_node_estimator
+
+    estimator = load_node_estimator(model, backend, threads)
+    images = frames()
+    for image in images[:3]:
+        estimator.predict(image, output_size="input")
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        estimator.predict(images[i % len(images)], output_size="input")
+        times.append((time.perf_counter() - start) * 1e3)
+    estimator.close()
+    return summarize_ms(times)
+
+
+def run_transport(name: str, args: argparse.Namespace, model: str, phases: list) -> list[dict]:
+    env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), RCUTILS_LOGGING_BUFFERED_STREAM="0")
+    # No restricted discovery range: with it, rmw_fastrtps replaces the builtin transports by
+    # localhost UDP and LARGE_DATA loses its effect. The domain id keeps the run apart.
+    for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
+        env.pop(key, None)
+    if TRANSPORTS[name]:
+        env["FASTDDS_BUILTIN_TRANSPORTS"] = TRANSPORTS[name]
+    node_cmd = [sys.executable, "-m", "depth_unet_ros.node", "--ros-args",
+                "--params-file", str(REPO / "config" / "depth.yaml"), "-p", f"model_path:={model}",
+                "-p", f"backend:={args.backend}", "-p", f"num_threads:={args.threads}",
+                "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info"]
+    node = subprocess.Popen(node_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client_cmd = [sys.executable, __file__, "--role", "client", "--node-pid", str(node.pid),
+                      "--phases", json.dumps(phases), "--camera-qos", args.camera_qos,
+                      "--outputs", args.outputs]
+        result = subprocess.run(client_cmd, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        node.send_signal(2)
+        try:
+            _, node_err = node.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            _, node_err = node.communicate()
+    lines = result.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines else {"error": result.stderr[-2000:]}
+    if isinstance(report, dict):
+        raise RuntimeError(f"{name}: {report.get('error')}\nclient stderr:\n{result.stderr[-2000:]}\n"
+                           f"node stderr:\n{node_err[-2000:]}")
+    for row in report:
+        row["transport"] = name
+    return report
+
+
+def markdown(rows: list[dict], inference: dict[str, float]) -> str:
+    lines = ["| transport | camera Hz | sent | answered | output Hz | e2e p50 ms | e2e p90 ms | "
+             "e2e max ms | inference p50 ms | overhead p50 ms | node CPU % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lat = r["latency_ms"]
+        lines.append(f"| {r['transport']} | {r['camera_hz']:g} | {r['sent']} | {r['answered']} | "
+                     f"{r['output_hz']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {lat['max']:.1f} | "
+                     f"{inference['p50']:.1f} | {lat['p50'] - inference['p50']:.1f} | "
+                     f"{r['node_cpu_percent']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", help="model file; default: bundled, else random-weight default arch")
+    parser.add_argument("--backend", default="auto", help="auto | onnxruntime | tensorrt | torch")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = backend default)")
+    parser.add_argument("--quick", action="store_true", help="short phases (about a minute in all)")
+    parser.add_argument("--latency-hz", type=float, default=5.0,
+                        help="camera rate of the latency phase (the model must keep up)")
+    parser.add_argument("--camera-qos", choices=("reliable", "best_effort"), default="reliable")
+    parser.add_argument("--outputs", choices=("depth", "all"), default="all",
+                        help="what the client subscribes to (all: depth, features, camera_info)")
+    parser.add_argument("--transports", nargs="+", choices=tuple(TRANSPORTS), default=list(TRANSPORTS))
+    parser.add_argument("--domain-id", type=int, default=1 + os.getpid() % 100)
+    parser.add_argument("--json", type=Path, help="also write the JSON report here")
+    parser.add_argument("--role", choices=("driver", "client"), default="driver", help=argparse.SUPPRESS)
+    parser.add_argument("--node-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--phases", type=json.loads, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.role == "client":
+        return run_client(args)
+
+    seconds = 3.0 if args.quick else 10.0
+    phases = [[args.latency_hz, seconds], [30.0, seconds], [60.0, seconds]]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = resolve_model(args.model, Path(tmp))
+        inference = raw_inference_ms(model, args.backend, args.threads, 20 if args.quick else 100)
+        rows = [row for name in args.transports for row in run_transport(name, args, model, phases)]
+    report = {"model": model, "frame": f"{WIDTH}x{HEIGHT} rgb8", "camera_qos": args.camera_qos,
+              "outputs": args.outputs, "inference_ms": inference, "runs": rows,
+              "overhead_p50_ms": {r["transport"]: r["latency_ms"]["p50"] - inference["p50"]
+                                  for r in rows if r["camera_hz"] == args.latency_hz}}
+    print(markdown(rows, inference))
+    print()
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""``depth_node``: camera images in, metric depth, scaled camera_info and decoder features out.
+
+Thin ROS wiring around ``node_core`` (logic), ``image_conversion`` (messages <-> numpy) and
+``inference`` (the model). The subscription callback only parks the newest frame in a one-slot
+buffer; a worker thread runs inference on it, so a slow model drops stale frames (counted in
+/diagnostics) instead of queueing them. The only module of the package that imports rclpy.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from depth_unet_ros import node_core
+from depth_unet_ros.errors import DepthUnetError, ImageFormatError
+from depth_unet_ros.image_conversion import (array_to_image_msg, compressed_msg_to_array,
+                                             float_encoding, image_msg_to_array)
+from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
+                                      QosChoice)
+from depth_unet_ros.preprocessing import to_rgb
+
+try:  # rclpy >= Humble raises this from spin() when the context is shut down by a signal
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # pragma: no cover - older rclpy
+    class ExternalShutdownException(Exception):  # type: ignore[no-redef]
+        pass
+
+EstimatorFactory = Callable[[str, str, int], Any]  # (model_path, backend, num_threads) -> estimator
+WARN_THROTTLE_S = 5.0
+
+# name -> (default, description, read_only); the YAML in config/depth.yaml mirrors this table.
+PARAMETERS: dict[str, tuple[Any, str, bool]] = {
+    "model_path": ("", "ONNX model (.onnx), TensorRT engine (.engine/.plan) or checkpoint (.pt); "
+                       "empty = the model bundled with the package (models/default.onnx)", True),
+    "backend": ("auto", "one of: auto, onnxruntime, tensorrt, torch (auto: TensorRT when it and a "
+                        "CUDA GPU are present, else ONNX Runtime)", True),
+    "num_threads": (0, "CPU threads for inference; 0 = the backend's default", True),
+    "qos_reliability": ("best_effort", "input QoS, one of: best_effort, reliable; best_effort "
+                                       "receives from reliable and best-effort cameras alike", True),
+    "qos_depth": (1, "input history depth; 1 = newest frame only", True),
+    "output_size": ("input", "depth image size, one of: input (the camera's), network (the model's "
+                             "input size, cheaper); camera_info is scaled to match", False),
+    "min_depth_m": (0.0, "nearest published depth in metres, closer becomes NaN; 0 = the model's "
+                         "minimum (x the focal scale)", False),
+    "max_depth_m": (0.0, "farthest published depth in metres, farther becomes NaN; 0 = the model's "
+                         "maximum (x the focal scale)", False),
+    "publish_features": (True, "publish decoder features on depth/features (32FC<C>, HWC)", False),
+    "compressed_input": (False, "subscribe to image/compressed (sensor_msgs/CompressedImage, "
+                                "jpeg or png) instead of image", True),
+    "focal_scaling": (False, "when a camera_info has arrived, multiply depth by the camera's fx "
+                             "(scaled to the network input width) / the training focal length, so "
+                             "cameras with another field of view get metric depth", False),
+    "diagnostics_period_s": (1.0, "seconds between /diagnostics messages; <= 0 turns them off", True),
+    "frame_id_override": ("", "frame_id for the outputs; empty = the input image's", False),
+}
+
+
+def _qos(choice: QosChoice) -> QoSProfile:
+    reliability = (ReliabilityPolicy.RELIABLE if choice.reliability == "reliable"
+                   else ReliabilityPolicy.BEST_EFFORT)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=choice.depth,
+                      reliability=reliability, durability=DurabilityPolicy.VOLATILE)
+
+
+class DepthNode(Node):
+    """Monocular depth for one camera; topics are relative so a namespace separates cameras."""
+
+    def __init__(self, estimator_factory: EstimatorFactory | None = None, **node_kwargs: Any):
+        super().__init__("depth_node", **node_kwargs)
+        for name, (default, description, read_only) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(
+                description=description, read_only=read_only))
+        self._settings = NodeSettings.from_params(
+            {name: self.get_parameter(name).value for name in PARAMETERS})
+        factory = estimator_factory or node_core.load_node_estimator
+        settings = self._settings
+        self._estimator = factory(settings.model_path, settings.backend, settings.num_threads)
+        self._model_path = node_core.resolve_model_path(settings.model_path)
+        self._stats = NodeStats()
+        self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
+        self._camera_info: CameraInfo | None = None
+        self._focal_scale = 1.0
+
+        out_qos = _qos(node_core.PUBLISHER_QOS)
+        self._depth_pub = self.create_publisher(Image, "depth/image", out_qos)
+        self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+        self._features_pub = self.create_publisher(Image, "depth/features", out_qos)
+        in_qos = _qos(node_core.subscription_qos(settings))
+        if settings.compressed_input:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, in_qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, in_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        if settings.diagnostics_period_s > 0:
+            self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
+                                                   _qos(node_core.DIAGNOSTICS_QOS))
+            self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._worker = threading.Thread(target=self._work, name="depth_inference", daemon=True)
+        self._worker.start()
+        meta = self._estimator.metadata
+        self.get_logger().info(
+            f"model {self._model_path} on {self._estimator.backend.name}: input "
+            f"{meta.input_width}x{meta.input_height}, depth {meta.min_depth_m}-{meta.max_depth_m} m, "
+            f"{meta.feature_channels} feature channels; input QoS {settings.qos_reliability}, "
+            f"depth {settings.qos_depth}")
+
+    # --- callbacks (executor thread): no inference here -------------------------------------
+    def _on_image(self, msg: Any) -> None:
+        self._stats.count("received")
+        if not self._has_consumers():
+            self._stats.count("skipped_no_subscribers")
+            return
+        if self._slot.put((msg, time.monotonic())):
+            self._stats.count("dropped")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            node_core.check_camera_matrices(msg.k, msg.p)
+        except MalformedCameraInfoError as exc:
+            self._stats.count("malformed")
+            self.get_logger().warning(f"ignoring camera_info: {exc} ({self._stats.malformed} "
+                                      "malformed messages so far)", throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._camera_info = msg
+
+    def _has_consumers(self) -> bool:
+        pubs = [self._depth_pub, self._info_pub]
+        if self._settings.publish_features:
+            pubs.append(self._features_pub)
+        return any(pub.get_subscription_count() > 0 for pub in pubs)
+
+    def _on_set_parameters(self, params: Sequence[Any]) -> SetParametersResult:
+        changes = {p.name: p.value for p in params if p.name in node_core.RUNTIME_PARAMETERS}
+        try:
+            self._settings = self._settings.updated(changes)
+        except (DepthUnetError, TypeError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    # --- worker thread -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item = self._slot.take()
+            if item is None:
+                return
+            msg, received_s = item
+            try:
+                self._process(msg, received_s)
+            except ImageFormatError as exc:
+                self._stats.count("malformed")
+                self.get_logger().warning(
+                    f"dropping image: {exc} ({self._stats.malformed} malformed messages so far)",
+                    throttle_duration_sec=WARN_THROTTLE_S)
+            except Exception as exc:  # keep serving; a shut-down context ends the loop
+                if self._slot.closed or not self.context.ok():
+                    return
+                self.get_logger().error(f"depth inference failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _decode(self, msg: Any) -> Any:
+        if isinstance(msg, CompressedImage):
+            image, encoding = compressed_msg_to_array(msg)
+        else:
+            image, encoding = image_msg_to_array(msg), msg.encoding
+        return to_rgb(image, encoding)  # (H, W, 3) uint8
+
+    def _process(self, msg: Any, received_s: float) -> None:
+        settings = self._settings  # one consistent snapshot per frame
+        rgb = self._decode(msg)
+        start_s = time.monotonic()
+        prediction = self._estimator.predict(rgb, output_size=settings.output_size)
+        inference_ms = (time.monotonic() - start_s) * 1e3
+        info = self._camera_info
+        scale = self._scale_for(info, rgb.shape[1]) if settings.focal_scaling else 1.0
+        self._focal_scale = scale
+        meta = self._estimator.metadata
+        low, high = node_core.depth_limits_m(settings, meta.min_depth_m, meta.max_depth_m, scale)
+        depth_m = node_core.finalize_depth(prediction.depth_m, scale, low, high)  # (h, w)
+        header = msg.header
+        if settings.frame_id_override:
+            header = Header(stamp=msg.header.stamp, frame_id=settings.frame_id_override)
+        if self._depth_pub.get_subscription_count() > 0:
+            self._depth_pub.publish(array_to_image_msg(depth_m, "32FC1", header, Image))
+        if info is not None and self._info_pub.get_subscription_count() > 0:
+            self._info_pub.publish(self._scaled_info(info, header, rgb.shape[:2], depth_m.shape))
+        if settings.publish_features and self._features_pub.get_subscription_count() > 0:
+            features = prediction.features  # (C, h/4, w/4)
+            self._features_pub.publish(array_to_image_msg(
+                features, float_encoding(features.shape[0]), header, Image))
+        self._stats.record_processed((time.monotonic() - received_s) * 1e3, inference_ms)
+
+    def _scale_for(self, info: CameraInfo | None, image_width: int) -> float:
+        if info is None:
+            return 1.0
+        meta = self._estimator.metadata
+        return node_core.focal_scale(info.k[0], info.width or image_width, meta.input_width,
+                                     meta.focal_px)
+
+    @staticmethod
+    def _scaled_info(info: CameraInfo, header: Any, image_hw: tuple[int, int],
+                     depth_hw: tuple[int, int]) -> CameraInfo:
+        # The calibration's own size, or the image's when the driver left it 0.
+        src_wh = (info.width, info.height) if info.width > 0 and info.height > 0 else image_hw[::-1]
+        out = CameraInfo()
+        out.header = header
+        out.height, out.width = int(depth_hw[0]), int(depth_hw[1])
+        out.distortion_model = info.distortion_model
+        out.d = info.d
+        out.r = info.r
+        out.k, out.p = node_core.scale_camera_matrices(info.k, info.p, src_wh, (out.width, out.height))
+        return out
+
+    def _publish_diagnostics(self) -> None:
+        snap = self._stats.snapshot()
+        level, message, values = node_core.diagnostics_values(
+            snap, self._estimator.backend.name, self._model_path, self._focal_scale)
+        status = DiagnosticStatus()
+        status.level = DiagnosticStatus.OK if level == 0 else DiagnosticStatus.WARN
+        status.name = f"{self.get_fully_qualified_name()}: depth"
+        status.message = message
+        status.hardware_id = "depth_unet_ros"
+        status.values = [KeyValue(key=k, value=v) for k, v in values]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self._diag_pub.publish(array)
+
+    def close(self) -> None:
+        """Stop the worker and release the model (before destroy_node)."""
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+        close = getattr(self._estimator, "close", None)
+        if close is not None:
+            close()
+
+
+def _shutdown() -> None:
+    try_shutdown = getattr(rclpy, "try_shutdown", None)  # Galactic and newer
+    if try_shutdown is not None:
+        try_shutdown()
+    elif rclpy.ok():
+        rclpy.shutdown()
+
+
+def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
+    """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DepthNode(estimator_factory=estimator_factory)
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (DepthUnetError, ParameterException) as exc:
+        rclpy.logging.get_logger("depth_node").error(f"cannot start: {exc}")
+        return 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        _shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

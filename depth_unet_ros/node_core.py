@@ -1,0 +1,368 @@
+"""The depth node's logic that needs no ROS: settings, the newest-frame slot, statistics,
+focal and camera-matrix scaling, the QoS choice as plain data, and the diagnostics values.
+
+``node.py`` only wires these to rclpy, so everything here is unit-tested without a graph.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from depth_unet_ros.errors import ConfigError, DepthUnetError
+
+BACKEND_CHOICES = ("auto", "onnxruntime", "tensorrt", "torch")
+RELIABILITY_CHOICES = ("best_effort", "reliable")
+OUTPUT_SIZE_CHOICES = ("input", "network")
+# Parameters that take effect while the node runs; the rest are read once at start.
+RUNTIME_PARAMETERS = ("output_size", "min_depth_m", "max_depth_m", "publish_features",
+                      "focal_scaling", "frame_id_override")
+
+T = TypeVar("T")
+
+
+class MalformedCameraInfoError(DepthUnetError):
+    """A CameraInfo whose intrinsics are not finite and positive; it is ignored, not cached."""
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The node's parameters, validated; the defaults are the node's defaults.
+
+    ``model_path`` "" means the model bundled with the package. Depth limits of 0 mean "the
+    model's range" (from its metadata, times the focal scale when ``focal_scaling`` is on).
+    """
+
+    model_path: str = ""
+    backend: str = "auto"
+    num_threads: int = 0  # CPU threads for inference; 0 = the backend's default
+    qos_reliability: str = "best_effort"  # receives from reliable and best-effort cameras alike
+    qos_depth: int = 1  # newest frame only: older ones are stale for a real-time consumer
+    output_size: str = "input"  # depth at the camera's size, or at the network's
+    min_depth_m: float = 0.0
+    max_depth_m: float = 0.0
+    publish_features: bool = True
+    compressed_input: bool = False
+    focal_scaling: bool = False
+    diagnostics_period_s: float = 1.0  # <= 0 turns /diagnostics off
+    frame_id_override: str = ""
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any]) -> "NodeSettings":
+        """Build from parameter name -> value; unknown names are ignored (use_sim_time, ...)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in names}).validate()
+
+    def validate(self) -> "NodeSettings":
+        """Raise ConfigError naming the parameter and its allowed values; return self."""
+        _one_of("backend", self.backend, BACKEND_CHOICES)
+        _one_of("qos_reliability", self.qos_reliability, RELIABILITY_CHOICES)
+        _one_of("output_size", self.output_size, OUTPUT_SIZE_CHOICES)
+        if self.qos_depth < 1:
+            raise ConfigError(f"qos_depth must be >= 1, got {self.qos_depth}")
+        if self.num_threads < 0:
+            raise ConfigError(f"num_threads must be >= 0 (0 = backend default), got {self.num_threads}")
+        if self.min_depth_m < 0 or self.max_depth_m < 0:
+            raise ConfigError(f"min_depth_m and max_depth_m must be >= 0 (0 = the model's range), "
+                              f"got {self.min_depth_m}, {self.max_depth_m}")
+        if self.max_depth_m and self.min_depth_m >= self.max_depth_m:
+            raise ConfigError(f"min_depth_m ({self.min_depth_m}) must be below max_depth_m "
+                              f"({self.max_depth_m})")
+        return self
+
+    def updated(self, values: Mapping[str, Any]) -> "NodeSettings":
+        """A validated copy with some parameters changed (for runtime parameter updates)."""
+        return replace(self, **values).validate()
+
+
+def _one_of(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"parameter {name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class QosChoice:
+    """A QoS profile as plain data; node.py maps it onto rclpy's QoSProfile."""
+
+    reliability: str  # "best_effort" | "reliable"
+    depth: int  # KEEP_LAST history depth; durability is always volatile
+
+
+def subscription_qos(settings: NodeSettings) -> QosChoice:
+    """Input QoS. Best-effort (the default) matches both reliable and best-effort cameras,
+    whichever starts first; BEST_AVAILABLE is not offered because it fixes its choice when the
+    subscription is created and then misses a best-effort camera that starts later."""
+    return QosChoice(settings.qos_reliability, settings.qos_depth)
+
+
+# Outputs are reliable (REP 2003) so reliable and best-effort consumers both connect; depth 1
+# because the node itself only ever has the newest frame to offer.
+PUBLISHER_QOS = QosChoice("reliable", 1)
+DIAGNOSTICS_QOS = QosChoice("reliable", 10)
+
+
+class LatestSlot(Generic[T]):
+    """A one-item buffer between the subscription callback and the inference worker.
+
+    ``put`` never blocks (the callback returns at once); a frame replaced before the worker
+    took it counts as dropped, which keeps latency bounded when inference is slower than the
+    camera.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; True when it replaced an unprocessed one (a drop)."""
+        with self._cond:
+            replaced = self._item is not None
+            if replaced:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout_s: float | None = None) -> T | None:
+        """The newest item, emptying the slot; None on timeout or once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout=timeout_s)
+            if self._closed:
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake the worker for good (shutdown)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation; NaN for no values."""
+    if len(values) == 0:
+        return math.nan
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+@dataclass
+class StatsSnapshot:
+    """What happened in one diagnostics period (rates over ``period_s``) plus running totals."""
+
+    period_s: float
+    input_rate_hz: float
+    output_rate_hz: float
+    latency_p50_ms: float  # receipt in the callback -> outputs published
+    latency_p90_ms: float
+    latency_max_ms: float
+    inference_p50_ms: float  # estimator.predict alone
+    dropped_period: int
+    dropped_total: int
+    malformed_total: int
+    skipped_no_subscribers_total: int
+    processed_total: int
+
+
+@dataclass
+class NodeStats:
+    """Thread-safe counters and latencies; ``snapshot`` reports and starts a new period."""
+
+    clock: Any = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    malformed: int = 0
+    skipped_no_subscribers: int = 0
+    _latencies_ms: list = field(default_factory=list)
+    _inference_ms: list = field(default_factory=list)
+    _period_start: float | None = None
+    _period_received: int = 0
+    _period_processed: int = 0
+    _period_dropped: int = 0
+
+    def __post_init__(self) -> None:
+        self._period_start = self.clock()
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Add ``n`` to ``received``, ``dropped``, ``malformed`` or ``skipped_no_subscribers``."""
+        with self._lock:
+            setattr(self, what, getattr(self, what) + n)
+            if what == "received":
+                self._period_received += n
+            elif what == "dropped":
+                self._period_dropped += n
+
+    def record_processed(self, latency_ms: float, inference_ms: float) -> None:
+        with self._lock:
+            self.processed += 1
+            self._period_processed += 1
+            self._latencies_ms.append(latency_ms)
+            self._inference_ms.append(inference_ms)
+
+    def snapshot(self) -> StatsSnapshot:
+        with self._lock:
+            now = self.clock()
+            period = max(now - self._period_start, 1e-9)
+            lat, inf = self._latencies_ms, self._inference_ms
+            snap = StatsSnapshot(
+                period_s=period,
+                input_rate_hz=self._period_received / period,
+                output_rate_hz=self._period_processed / period,
+                latency_p50_ms=percentile(lat, 50), latency_p90_ms=percentile(lat, 90),
+                latency_max_ms=max(lat) if lat else math.nan,
+                inference_p50_ms=percentile(inf, 50),
+                dropped_period=self._period_dropped, dropped_total=self.dropped,
+                malformed_total=self.malformed,
+                skipped_no_subscribers_total=self.skipped_no_subscribers,
+                processed_total=self.processed)
+            self._latencies_ms, self._inference_ms = [], []
+            self._period_start = now
+            self._period_received = self._period_processed = self._period_dropped = 0
+            return snap
+
+
+def diagnostics_values(snap: StatsSnapshot, backend: str, model_path: str,
+                       focal_scale: float) -> tuple[int, str, list[tuple[str, str]]]:
+    """(level, message, key/value pairs) for one DiagnosticStatus.
+
+    Level 0 (OK), or 1 (WARN) when frames arrive but none is published. Dropping frames is
+    normal when the camera is faster than the model, so it is reported, not warned about.
+    """
+    level, message = 0, "ok"
+    if snap.input_rate_hz > 0 and snap.output_rate_hz == 0:
+        level, message = 1, "frames arrive but no depth is published"
+    elif snap.input_rate_hz == 0:
+        message = "waiting for images (or for a subscriber)"
+    values = [
+        ("input_rate_hz", f"{snap.input_rate_hz:.2f}"),
+        ("output_rate_hz", f"{snap.output_rate_hz:.2f}"),
+        ("latency_p50_ms", f"{snap.latency_p50_ms:.2f}"),
+        ("latency_p90_ms", f"{snap.latency_p90_ms:.2f}"),
+        ("latency_max_ms", f"{snap.latency_max_ms:.2f}"),
+        ("inference_p50_ms", f"{snap.inference_p50_ms:.2f}"),
+        ("dropped_frames", str(snap.dropped_total)),
+        ("dropped_frames_period", str(snap.dropped_period)),
+        ("malformed_messages", str(snap.malformed_total)),
+        ("skipped_no_subscribers", str(snap.skipped_no_subscribers_total)),
+        ("published_frames", str(snap.processed_total)),
+        ("backend", backend),
+        ("model_path", model_path),
+        ("focal_scale", f"{focal_scale:.4f}"),
+    ]
+    return level, message, values
+
+
+def check_camera_matrices(k: Sequence[float], p: Sequence[float]) -> None:
+    """Raise MalformedCameraInfoError unless K and P are finite with positive fx, fy."""
+    k_arr, p_arr = np.asarray(k, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    if k_arr.size != 9 or p_arr.size != 12:
+        raise MalformedCameraInfoError(f"camera_info K has {k_arr.size} values (9 expected) and P "
+                                       f"{p_arr.size} (12 expected)")
+    if not (np.isfinite(k_arr).all() and np.isfinite(p_arr).all()):
+        raise MalformedCameraInfoError("camera_info K or P holds NaN or infinity; fix the camera "
+                                       "calibration (camera_calibration) or its driver")
+    if k_arr[0] <= 0 or k_arr[4] <= 0:
+        raise MalformedCameraInfoError(f"camera_info K has fx={k_arr[0]}, fy={k_arr[4]}; both must "
+                                       "be positive (an uncalibrated camera publishes zeros)")
+
+
+def scale_camera_matrices(k: Sequence[float], p: Sequence[float], from_wh: tuple[int, int],
+                          to_wh: tuple[int, int]) -> tuple[list[float], list[float]]:
+    """K (3x3) and P (3x4), row-major, for the same camera after resizing the image.
+
+    Same pixel-edge convention as ``datasets.base.Intrinsics.scaled`` (cx' = (cx + 0.5) s - 0.5):
+    both matrices are premultiplied by [[sx, 0, (sx - 1) / 2], [0, sy, (sy - 1) / 2], [0, 0, 1]],
+    which also scales P's Tx, Ty by sx, sy.
+    """
+    (w0, h0), (w1, h1) = from_wh, to_wh
+    if min(w0, h0, w1, h1) <= 0:
+        raise ValueError(f"image sizes must be positive, got {from_wh} -> {to_wh}")
+    sx, sy = w1 / w0, h1 / h0
+    s = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+    k_out = s @ np.asarray(k, dtype=np.float64).reshape(3, 3)
+    p_out = s @ np.asarray(p, dtype=np.float64).reshape(3, 4)
+    return k_out.ravel().tolist(), p_out.ravel().tolist()
+
+
+def focal_scale(fx_px: float, camera_width_px: int, network_width_px: int, focal_px: float) -> float:
+    """Depth multiplier for a camera whose focal length differs from the training camera's.
+
+    The network judges distance from apparent size, so for a camera with focal length f' (at the
+    network input width) it predicts depth as if seen by the training camera (focal_px): the
+    true depth is prediction x f' / focal_px. ``fx_px`` is the camera's fx for an image
+    ``camera_width_px`` wide.
+    """
+    if fx_px <= 0 or camera_width_px <= 0 or network_width_px <= 0 or focal_px <= 0:
+        raise ValueError(f"focal_scale needs positive values, got fx={fx_px}, camera width "
+                         f"{camera_width_px}, network width {network_width_px}, focal {focal_px}")
+    return (fx_px * network_width_px / camera_width_px) / focal_px
+
+
+def depth_limits_m(settings: NodeSettings, model_min_m: float, model_max_m: float,
+                   scale: float) -> tuple[float, float]:
+    """(min, max) published depth in metres: the parameters, or the model's range x ``scale``."""
+    low = settings.min_depth_m or model_min_m * scale
+    high = settings.max_depth_m or model_max_m * scale
+    return low, high
+
+
+def finalize_depth(depth_m: np.ndarray, scale: float, min_m: float, max_m: float) -> np.ndarray:
+    """(H, W) depth x ``scale`` as a new float32 array, NaN outside [min_m, max_m] (REP 118:
+    NaN = no reading; non-finite predictions become NaN too)."""
+    out = np.multiply(depth_m, np.float32(scale), dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        invalid = ~((out >= min_m) & (out <= max_m))  # also catches NaN
+    out[invalid] = np.nan
+    return out
+
+
+def bundled_model_path() -> str:
+    """The model installed with the package (depth_unet_ros/models/default.onnx); it may be
+    absent in a source checkout, which ``load_node_estimator`` reports with the fix."""
+    from importlib.resources import files
+
+    return str(files("depth_unet_ros") / "models" / "default.onnx")
+
+
+def resolve_model_path(model_path: str) -> str:
+    """The ``model_path`` parameter, with "" meaning the bundled model and ~ expanded."""
+    import os
+
+    return os.path.expanduser(model_path) if model_path else bundled_model_path()
+
+
+def backend_options(backend_name: str, num_threads: int) -> dict[str, Any]:
+    """Constructor options for a resolved backend; ``num_threads`` 0 leaves its default."""
+    if num_threads <= 0:
+        return {}
+    return {"onnxruntime": {"intra_op_num_threads": num_threads},
+            "torch": {"num_threads": num_threads}}.get(backend_name, {})
+
+
+def load_node_estimator(model_path: str, backend: str, num_threads: int) -> Any:
+    """The DepthEstimator the node runs; ModelLoadError says which file and what to do."""
+    from depth_unet_ros.errors import ModelLoadError
+    from depth_unet_ros.inference import choose_backend, load_estimator
+
+    path = resolve_model_path(model_path)
+    try:
+        name = choose_backend(path, backend)
+        return load_estimator(path, name, **backend_options(name, num_threads))
+    except ModelLoadError as exc:
+        what = "the bundled model" if not model_path else f"model_path {model_path!r}"
+        export = "" if "depth-unet export" in str(exc) else (
+            ", or export a checkpoint with `depth-unet export CHECKPOINT --out model.onnx`")
+        raise ModelLoadError(f"cannot load {what}: {exc}. Set the node parameter model_path "
+                             f"(launch argument model:=/path/to/model.onnx){export}") from exc

@@ -1,0 +1,51 @@
+"""Test-session setup shared by every test file.
+
+ROS isolation happens at import time, before any test module imports rclpy: DDS reads the
+domain and discovery range when a participant is created, and subprocesses (the node under
+test) inherit this environment, so parallel test sessions on one machine never see each other.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _isolate_ros_graph() -> None:
+    # Domains 1..100 (0 is everyone's default); derived from the pid so concurrent sessions differ.
+    os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Iron and newer
+    if os.environ.get("ROS_DISTRO") == "humble":
+        os.environ["ROS_LOCALHOST_ONLY"] = "1"  # Humble's spelling of the same thing
+    os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")  # node logs reach files at once
+
+
+_isolate_ros_graph()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in ("slow: takes more than a few seconds; CI runs them",
+                 "gpu: needs TensorRT and an NVIDIA GPU; skipped cleanly elsewhere",
+                 "ros: starts a real rclpy graph over DDS"):
+        config.addinivalue_line("markers", line)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real exported ONNX model small enough for fast tests: 64x96 input, 8 feature channels,
+    random weights (seeded). Needs torch and onnx (the [train] extra); skips without them."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import torch
+
+    from depth_unet_ros.model_metadata import ModelMetadata
+    from training.export import export_onnx
+    from training.model import build_model
+    from training.model_config import ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig(base_channels=4, input_height=64, input_width=96, feature_channels=8)
+    path = tmp_path_factory.mktemp("tiny_model") / "tiny.onnx"
+    export_onnx(build_model(config), path, ModelMetadata.for_model_config(config, "test: random weights"))
+    return path

@@ -1,0 +1,327 @@
+"""Helpers for the node's integration tests, and a small command line for their subprocesses.
+
+* ``NodeProcess`` starts the installed ``depth_node`` the way the launch file does (params file,
+  model_path, remappings) with its log in a file.
+* ``Probe`` is the other end: a camera (reliable and best-effort image publishers, camera_info)
+  and subscribers to the node's outputs and /diagnostics, spinning in a background thread.
+* ``python test/ros_helpers.py slow-node --delay-ms D ROS_ARGS...`` runs the real node with the
+  real model behind a deliberately slow estimator (inference + D ms, a sleep that uses no CPU):
+  the test controls the slowness through the node's ``main(estimator_factory=...)`` hook, so the
+  node itself carries no test-only parameter.
+* ``python test/ros_helpers.py probe ...`` runs a probe in its own process (for transport
+  settings that must differ from the test process's) and prints a JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "config" / "depth.yaml"
+OUTPUT_TOPICS = ("depth/image", "depth/camera_info", "depth/features")
+
+
+def node_executable() -> list[str]:
+    """The installed console script, or the module when running from a bare checkout."""
+    exe = shutil.which("depth_node", path=str(Path(sys.executable).parent)) or shutil.which("depth_node")
+    return [exe] if exe else [sys.executable, "-m", "depth_unet_ros.node"]
+
+
+def ros_args(model_path: str | os.PathLike, image_topic: str = "/camera/image_raw",
+             camera_info_topic: str = "/camera/camera_info", namespace: str = "",
+             params: Sequence[str] = ()) -> list[str]:
+    """``--ros-args`` exactly as launch/depth.launch.py passes them, plus extra ``-p`` values."""
+    args = ["--ros-args", "--params-file", str(CONFIG), "-p", f"model_path:={model_path}",
+            "-r", f"image:={image_topic}", "-r", f"camera_info:={camera_info_topic}"]
+    if namespace:
+        args += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    for value in params:
+        args += ["-p", value]
+    return args
+
+
+class NodeProcess:
+    """A node subprocess whose stdout and stderr go to ``log_path``."""
+
+    def __init__(self, command: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        full_env = dict(os.environ if env is None else env)
+        full_env.setdefault("PYTHONUNBUFFERED", "1")
+        full_env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
+        self.process = subprocess.Popen(list(command), stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=full_env, cwd=REPO)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self, timeout_s: float) -> int:
+        return self.process.wait(timeout=timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> int:
+        """SIGINT (what Ctrl-C and ros2 launch send), then SIGKILL if it hangs."""
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout_s)
+        self._log.close()
+        return self.process.returncode
+
+    def __enter__(self) -> "NodeProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+# --- messages --------------------------------------------------------------------------------
+def stamp_key(header: Any) -> tuple[int, int]:
+    return int(header.stamp.sec), int(header.stamp.nanosec)
+
+
+def make_header(stamp_ns: int, frame_id: str = "camera_optical") -> Any:
+    from std_msgs.msg import Header
+
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return header
+
+
+def make_image(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "camera_optical",
+               pad_bytes: int = 0) -> Any:
+    """An Image of (H, W[, C]) ``pixels`` with ``pad_bytes`` of padding at the end of each row."""
+    import array
+
+    from sensor_msgs.msg import Image
+
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    row = pixels.reshape(height, -1).view(np.uint8)
+    padded = np.zeros((height, row.shape[1] + pad_bytes), np.uint8)
+    padded[:, :row.shape[1]] = row
+    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=0,
+                step=int(padded.shape[1]))
+    msg.header = make_header(stamp_ns, frame_id)
+    msg.data = array.array("B", padded.tobytes())
+    return msg
+
+
+def make_camera_info(width: int, height: int, stamp_ns: int, fx: float = 200.0,
+                     frame_id: str = "camera_optical") -> Any:
+    from sensor_msgs.msg import CameraInfo
+
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    msg.header = make_header(stamp_ns, frame_id)
+    msg.d = [0.1, -0.2, 0.0, 0.0, 0.0]
+    msg.k = [fx, 0.0, cx, 0.0, fx, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fx, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def diagnostics_by_name(array_msg: Any) -> dict[str, dict[str, str]]:
+    """DiagnosticArray -> status name -> key -> value."""
+    return {status.name: {kv.key: kv.value for kv in status.values} for status in array_msg.status}
+
+
+# --- the other end of the node ---------------------------------------------------------------
+class Probe:
+    """Camera publishers and output subscribers in one rclpy node, spun in a thread."""
+
+    def __init__(self, context: Any, name: str, image_topic: str = "/camera/image_raw",
+                 camera_info_topic: str = "/camera/camera_info", namespace: str = ""):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CameraInfo, Image
+
+        self.node = rclpy.create_node(name, context=context)
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.image_pubs = {"reliable": self.node.create_publisher(Image, image_topic, reliable),
+                           "best_effort": self.node.create_publisher(Image, image_topic, best_effort)}
+        self.info_pub = self.node.create_publisher(CameraInfo, camera_info_topic, reliable)
+        prefix = f"/{namespace.strip('/')}/" if namespace else "/"
+        self.depth_topic = prefix + "depth/image"
+        self._cond = threading.Condition()
+        self.received: dict[str, dict[tuple[int, int], tuple[Any, float]]] = {t: {} for t in OUTPUT_TOPICS}
+        self.diagnostics: list[tuple[str, dict[str, str]]] = []  # (status name, values)
+        types = {"depth/image": Image, "depth/camera_info": CameraInfo, "depth/features": Image}
+        for topic, msg_type in types.items():
+            self.node.create_subscription(msg_type, prefix + topic, self._keep(topic), reliable)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context was shut down under us; the test is ending
+            pass
+
+    def _keep(self, topic: str) -> Callable[[Any], None]:
+        def callback(msg: Any) -> None:
+            with self._cond:
+                self.received[topic][stamp_key(msg.header)] = (msg, time.time())
+                self._cond.notify_all()
+        return callback
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        with self._cond:
+            self.diagnostics.extend(diagnostics_by_name(msg).items())
+            self._cond.notify_all()
+
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout=timeout_s)
+
+    def wait_for_node(self, timeout_s: float = 10.0) -> bool:
+        """True once the node's image subscription and depth publisher are in the graph."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if (self.image_pubs["reliable"].get_subscription_count() > 0
+                    and self.node.count_publishers(self.depth_topic) > 0):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def latest_diagnostics(self, name_prefix: str) -> dict[str, str] | None:
+        """The newest /diagnostics values of the status whose name starts with ``name_prefix``."""
+        with self._cond:
+            for name, values in reversed(self.diagnostics):
+                if name.startswith(name_prefix):
+                    return values
+        return None
+
+    def outputs(self, key: tuple[int, int], topics: Sequence[str] = OUTPUT_TOPICS) -> dict[str, Any] | None:
+        with self._cond:
+            if all(key in self.received[t] for t in topics):
+                return {t: self.received[t][key][0] for t in topics}
+        return None
+
+    def send_until_output(self, make_msg: Callable[[int], Any], kind: str = "reliable",
+                          topics: Sequence[str] = OUTPUT_TOPICS, timeout_s: float = 15.0,
+                          period_s: float = 0.2, camera_info: Any = None) -> tuple[Any, dict[str, Any]]:
+        """Publish fresh frames (``make_msg(stamp_ns)``) until one comes back on all ``topics``.
+
+        Resending covers discovery races and a best-effort link that loses the first samples.
+        """
+        deadline = time.monotonic() + timeout_s
+        sent: list[Any] = []
+        while time.monotonic() < deadline:
+            if camera_info is not None:
+                self.info_pub.publish(camera_info)
+            msg = make_msg(time.time_ns())
+            sent.append(msg)
+            self.image_pubs[kind].publish(msg)
+            end = time.monotonic() + period_s
+            while time.monotonic() < end:
+                for old in sent:
+                    found = self.outputs(stamp_key(old.header), topics)
+                    if found is not None:
+                        return old, found
+                self.wait_until(lambda: False, 0.02)
+        raise TimeoutError(f"no output on {list(topics)} within {timeout_s} s for {len(sent)} "
+                           f"{kind} frames")
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=2.0)
+        self.node.destroy_node()
+
+
+# --- subprocess entry points -------------------------------------------------------------------
+class _SlowEstimator:
+    """The real estimator, plus a fixed sleep per prediction (a model slower than the camera)."""
+
+    def __init__(self, estimator: Any, delay_s: float):
+        self._estimator, self._delay_s = estimator, delay_s
+        self.backend, self.metadata = estimator.backend, estimator.metadata
+
+    def predict(self, image_rgb: np.ndarray, output_size: str = "network") -> Any:
+        time.sleep(self._delay_s)
+        return self._estimator.predict(image_rgb, output_size=output_size)
+
+
+def _slow_node(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay-ms", type=float, required=True)
+    args, ros_argv = parser.parse_known_args(argv)
+    from depth_unet_ros import node, node_core
+
+    def factory(path: str, backend: str, threads: int) -> Any:
+        return _SlowEstimator(node_core.load_node_estimator(path, backend, threads), args.delay_ms / 1e3)
+
+    return node.main(["slow_node", *ros_argv], estimator_factory=factory)
+
+
+def _probe(argv: Sequence[str]) -> int:
+    """Send one frame of the given size (best-effort or reliable) and report what came back."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--kind", choices=("reliable", "best_effort"), default="best_effort")
+    parser.add_argument("--image-topic", default="/camera/image_raw")
+    parser.add_argument("--camera-info-topic", default="/camera/camera_info")
+    parser.add_argument("--namespace", default="")
+    parser.add_argument("--timeout", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context)
+    probe = Probe(context, f"probe_{os.getpid()}", args.image_topic, args.camera_info_topic, args.namespace)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
+    info = make_camera_info(args.width, args.height, time.time_ns())
+    try:
+        probe.wait_for_node(args.timeout)
+        sent, out = probe.send_until_output(lambda ns: make_image(pixels, "rgb8", ns), args.kind,
+                                            timeout_s=args.timeout, camera_info=info)
+        depth, cam, feats = (out[t] for t in OUTPUT_TOPICS)
+        report = {
+            "depth_shape": [depth.height, depth.width], "depth_encoding": depth.encoding,
+            "features_shape": [feats.height, feats.width], "features_encoding": feats.encoding,
+            "headers_equal": all(stamp_key(m.header) == stamp_key(sent.header)
+                                 and m.header.frame_id == sent.header.frame_id for m in out.values()),
+            "camera_info_size": [cam.height, cam.width], "k": list(cam.k), "p": list(cam.p),
+            "latency_ms": (probe.received["depth/image"][stamp_key(sent.header)][1] * 1e9
+                           - (sent.header.stamp.sec * 1e9 + sent.header.stamp.nanosec)) / 1e6,
+        }
+        print(json.dumps(report))
+        return 0
+    except TimeoutError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 1
+    finally:
+        probe.close()
+        rclpy.shutdown(context=context)
+
+
+if __name__ == "__main__":
+    commands = {"slow-node": _slow_node, "probe": _probe}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: {sys.argv[0]} {{{','.join(commands)}}} ...")
+    sys.exit(commands[sys.argv[1]](sys.argv[2:]))

@@ -1,0 +1,193 @@
+"""The depth node's pure logic: settings, newest-frame slot, statistics, scaling, diagnostics."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from depth_unet_ros import node_core
+from depth_unet_ros.datasets.base import Intrinsics
+from depth_unet_ros.errors import ConfigError, ModelLoadError
+from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
+                                      QosChoice)
+
+
+def test_default_settings_subscribe_best_effort_depth_one_and_publish_reliable():
+    """Defaults receive from both kinds of camera (best-effort, newest only); outputs are reliable."""
+    settings = NodeSettings.from_params({})
+    assert node_core.subscription_qos(settings) == QosChoice("best_effort", 1)
+    assert node_core.PUBLISHER_QOS.reliability == "reliable"
+    assert settings.output_size == "input" and settings.publish_features and not settings.focal_scaling
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"backend": "cuda"}, "backend"),
+    ({"qos_reliability": "best_available"}, "qos_reliability"),
+    ({"output_size": "full"}, "output_size"),
+    ({"qos_depth": 0}, "qos_depth"),
+    ({"num_threads": -1}, "num_threads"),
+    ({"min_depth_m": -1.0}, "min_depth_m"),
+    ({"min_depth_m": 5.0, "max_depth_m": 2.0}, "below"),
+])
+def test_invalid_parameters_raise_config_error_naming_the_parameter(values, match):
+    """Each bad value is refused with the parameter's name (and allowed values) in the message."""
+    with pytest.raises(ConfigError, match=match):
+        NodeSettings.from_params(values)
+
+
+def test_from_params_ignores_parameters_the_node_does_not_own():
+    """use_sim_time and other ROS-declared parameters do not reach the settings."""
+    assert NodeSettings.from_params({"use_sim_time": True, "backend": "torch"}).backend == "torch"
+
+
+def test_runtime_update_validates_and_leaves_the_old_settings_untouched():
+    """A bad runtime update raises; a good one returns a new object (frozen settings)."""
+    settings = NodeSettings()
+    assert settings.updated({"max_depth_m": 4.0}).max_depth_m == 4.0
+    with pytest.raises(ConfigError):
+        settings.updated({"output_size": "huge"})
+    assert settings.max_depth_m == 0.0
+
+
+def test_slot_keeps_only_the_newest_item_and_counts_replaced_ones_as_drops():
+    """Three puts before a take: the worker sees the third; two were dropped."""
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True
+    assert slot.put(3) is True
+    assert slot.take(0.1) == 3 and slot.dropped == 2
+    assert slot.take(0.01) is None  # empty again: nothing is processed twice
+    assert slot.put(4) is False  # taken items are not drops
+
+
+def test_slot_take_blocks_until_a_put_and_close_wakes_the_worker():
+    """The worker sleeps on an empty slot, wakes for a frame, and ends on close()."""
+    slot: LatestSlot[str] = LatestSlot()
+    got: list = []
+    worker = threading.Thread(target=lambda: got.extend([slot.take(), slot.take()]))
+    worker.start()
+    time.sleep(0.05)
+    slot.put("frame")
+    time.sleep(0.05)
+    slot.close()
+    worker.join(2.0)
+    assert not worker.is_alive() and got == ["frame", None]
+
+
+def test_stats_snapshot_reports_period_rates_percentiles_and_totals_then_resets():
+    """Rates are per period, latency percentiles cover the period, totals keep counting."""
+    now = [100.0]
+    stats = NodeStats(clock=lambda: now[0])
+    stats.count("received", 20)
+    stats.count("dropped", 5)
+    stats.count("malformed")
+    for latency in range(1, 11):  # 1..10 ms
+        stats.record_processed(float(latency), 0.5)
+    now[0] = 102.0
+    snap = stats.snapshot()
+    assert snap.input_rate_hz == pytest.approx(10.0) and snap.output_rate_hz == pytest.approx(5.0)
+    assert snap.latency_p50_ms == pytest.approx(5.5) and snap.latency_p90_ms == pytest.approx(9.1)
+    assert snap.latency_max_ms == 10.0 and snap.inference_p50_ms == 0.5
+    assert (snap.dropped_period, snap.dropped_total, snap.malformed_total) == (5, 5, 1)
+    now[0] = 103.0
+    stats.count("dropped", 2)
+    snap = stats.snapshot()
+    assert snap.input_rate_hz == 0.0 and math.isnan(snap.latency_p50_ms)
+    assert (snap.dropped_period, snap.dropped_total, snap.processed_total) == (2, 7, 10)
+
+
+def test_diagnostics_warn_only_when_frames_arrive_but_nothing_is_published():
+    """Drops are normal (camera faster than model); receiving without publishing is a warning."""
+    def snap(rate_in: float, rate_out: float) -> node_core.StatsSnapshot:
+        return node_core.StatsSnapshot(1.0, rate_in, rate_out, 1.0, 2.0, 3.0, 0.5, 10, 10, 0, 0, 5)
+    level, _, values = node_core.diagnostics_values(snap(30.0, 10.0), "onnxruntime", "/m.onnx", 1.25)
+    keys = dict(values)
+    assert level == 0 and keys["dropped_frames"] == "10" and keys["backend"] == "onnxruntime"
+    assert keys["model_path"] == "/m.onnx" and keys["focal_scale"] == "1.2500"
+    assert {"input_rate_hz", "output_rate_hz", "latency_p50_ms", "latency_p90_ms", "latency_max_ms"} <= set(keys)
+    assert node_core.diagnostics_values(snap(30.0, 0.0), "x", "y", 1.0)[0] == 1
+
+
+@pytest.mark.parametrize("size_from, size_to", [((640, 480), (320, 240)), ((640, 480), (96, 64)),
+                                                ((160, 120), (640, 480)), ((640, 480), (640, 480))])
+def test_camera_matrices_scale_like_intrinsics_scaled(size_from, size_to):
+    """K and P follow Intrinsics.scaled (pixel-edge convention); P's Tx scales with fx."""
+    fx, fy, cx, cy, tx = 500.0, 510.0, 319.2, 241.7, -25.0
+    k = [fx, 0, cx, 0, fy, cy, 0, 0, 1]
+    p = [fx, 0, cx, tx, 0, fy, cy, 0, 0, 0, 1, 0]
+    k_out, p_out = node_core.scale_camera_matrices(k, p, size_from, size_to)
+    ref = Intrinsics(fx, fy, cx, cy, *size_from).scaled(*size_to)
+    expected_k = [ref.fx, 0, ref.cx, 0, ref.fy, ref.cy, 0, 0, 1]
+    np.testing.assert_allclose(k_out, expected_k, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(p_out, [ref.fx, 0, ref.cx, tx * size_to[0] / size_from[0],
+                                       0, ref.fy, ref.cy, 0, 0, 0, 1, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k_change, match", [({0: math.nan}, "NaN"), ({4: math.inf}, "NaN"),
+                                             ({0: 0.0}, "positive"), ({4: -1.0}, "positive")])
+def test_camera_info_with_nan_or_nonpositive_focal_is_malformed(k_change, match):
+    """NaN/inf anywhere in K or P, or fx/fy <= 0 (uncalibrated), is refused."""
+    k = [500.0, 0, 320, 0, 500.0, 240, 0, 0, 1]
+    p = [500.0, 0, 320, 0, 0, 500.0, 240, 0, 0, 0, 1, 0]
+    node_core.check_camera_matrices(k, p)
+    for index, value in k_change.items():
+        k[index] = value
+    with pytest.raises(MalformedCameraInfoError, match=match):
+        node_core.check_camera_matrices(k, p)
+
+
+def test_focal_scale_is_camera_fx_at_network_width_over_training_focal():
+    """A camera with twice the training focal length (same width) doubles the depth."""
+    assert node_core.focal_scale(518.0, 640, 320, 259.0) == pytest.approx(1.0)
+    assert node_core.focal_scale(1036.0, 640, 320, 259.0) == pytest.approx(2.0)
+    # fx is given for the camera's width; at another width it scales with it.
+    assert node_core.focal_scale(259.0, 320, 320, 259.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        node_core.focal_scale(0.0, 640, 320, 259.0)
+
+
+def test_depth_limits_default_to_the_model_range_times_the_focal_scale():
+    """0 parameters mean the model's range (scaled); set parameters are used as given."""
+    assert node_core.depth_limits_m(NodeSettings(), 0.1, 10.0, 2.0) == (0.2, 20.0)
+    assert node_core.depth_limits_m(NodeSettings(min_depth_m=0.5, max_depth_m=4.0), 0.1, 10.0, 2.0) == (0.5, 4.0)
+
+
+def test_finalize_depth_scales_and_sets_nan_outside_the_range_without_touching_the_input():
+    """Depth x scale; NaN outside [min, max] and where the model gave NaN/inf."""
+    depth = np.array([[0.05, 0.5, 2.0], [9.0, np.nan, np.inf]], np.float32)
+    original = depth.copy()
+    out = node_core.finalize_depth(depth, 2.0, 0.2, 10.0)
+    expected = np.array([[np.nan, 1.0, 4.0], [np.nan, np.nan, np.nan]], np.float32)
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(depth, original)
+
+
+def test_empty_model_path_means_the_bundled_model():
+    """model_path "" resolves to depth_unet_ros/models/default.onnx; ~ is expanded."""
+    assert node_core.resolve_model_path("").endswith("depth_unet_ros/models/default.onnx")
+    assert not node_core.resolve_model_path("~/m.onnx").startswith("~")
+
+
+def test_num_threads_maps_to_each_backends_own_option():
+    """0 keeps the backend default; otherwise ONNX Runtime and torch get their own keyword."""
+    assert node_core.backend_options("onnxruntime", 0) == {}
+    assert node_core.backend_options("onnxruntime", 2) == {"intra_op_num_threads": 2}
+    assert node_core.backend_options("torch", 3) == {"num_threads": 3}
+    assert node_core.backend_options("tensorrt", 3) == {}
+
+
+@pytest.mark.parametrize("content", [None, b"this is not an onnx model"])
+def test_missing_or_corrupt_model_error_says_how_to_fix_it(tmp_path, content):
+    """ModelLoadError names the parameter, the launch argument and depth-unet export."""
+    path = tmp_path / "model.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelLoadError) as info:
+        node_core.load_node_estimator(str(path), "onnxruntime", 1)
+    message = str(info.value)
+    assert "model_path" in message and "model:=" in message and "depth-unet export" in message
+    assert str(path) in message

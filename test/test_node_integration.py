@@ -1,0 +1,230 @@
+"""depth_node on a real DDS graph: the node runs as its own process (started exactly as the
+launch file starts it), this process is the camera and the consumer.
+
+Isolation (domain id, localhost discovery) comes from conftest.py. Both processes share this
+process's environment, so FASTDDS_BUILTIN_TRANSPORTS is identical on both sides; the
+large-data case sets it for a node and a probe process of its own.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from depth_unet_ros.datasets.base import Intrinsics
+from depth_unet_ros.image_conversion import image_msg_to_array
+from depth_unet_ros.node_core import finalize_depth, load_node_estimator
+from depth_unet_ros.preprocessing import to_rgb
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
+from rclpy.context import Context  # noqa: E402
+
+from ros_helpers import (NodeProcess, Probe, make_camera_info, make_image,  # noqa: E402
+                         node_executable, ros_args, stamp_key)
+
+pytestmark = pytest.mark.ros
+HELPERS = Path(__file__).with_name("ros_helpers.py")
+H, W = 120, 160
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture(scope="module")
+def node(tiny_onnx_model, tmp_path_factory):
+    log = tmp_path_factory.mktemp("node") / "depth_node.log"
+    proc = NodeProcess(node_executable() + ros_args(tiny_onnx_model, params=["diagnostics_period_s:=0.5"]), log)
+    yield proc
+    returncode = proc.stop()
+    assert returncode == 0, f"depth_node did not exit cleanly on SIGINT:\n{proc.log()}"
+
+
+@pytest.fixture(scope="module")
+def probe(context, node):
+    p = Probe(context, "probe_main")
+    assert p.wait_for_node(30.0), f"depth_node never appeared:\n{node.log()}"
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def offline(tiny_onnx_model):
+    """The same model run in this process: what the node must publish, bit for bit (~1e-4)."""
+    estimator = load_node_estimator(str(tiny_onnx_model), "onnxruntime", 1)
+    meta = estimator.metadata
+
+    def predict(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        prediction = estimator.predict(rgb, output_size="input")
+        return finalize_depth(prediction.depth_m, 1.0, meta.min_depth_m, meta.max_depth_m), prediction.features
+    return predict
+
+
+def _pixels(h: int, w: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _assert_same_header(outputs: dict, sent) -> None:
+    for topic, msg in outputs.items():
+        assert stamp_key(msg.header) == stamp_key(sent.header), topic
+        assert msg.header.frame_id == sent.header.frame_id, topic
+
+
+@pytest.mark.parametrize("kind", ["reliable", "best_effort"])
+def test_reliable_and_best_effort_cameras_get_depth_features_and_camera_info_with_the_input_header(
+        probe, offline, kind):
+    """Both camera QoS kinds connect (the node subscribed before the camera existed); the three
+    outputs carry the input's exact header, the right encodings and sizes, and depth and
+    features equal offline inference on the same image."""
+    rgb = _pixels(H, W, seed=1)
+    info = make_camera_info(W, H, 0, fx=150.0)
+    sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns), kind, camera_info=info)
+    _assert_same_header(out, sent)
+    depth, cam, feats = out["depth/image"], out["depth/camera_info"], out["depth/features"]
+    expected_depth, expected_features = offline(rgb)
+    assert (depth.encoding, depth.height, depth.width) == ("32FC1", H, W)
+    np.testing.assert_allclose(image_msg_to_array(depth), expected_depth, atol=1e-4, equal_nan=True)
+    channels = expected_features.shape[0]
+    assert (feats.encoding, feats.height, feats.width) == (f"32FC{channels}", *expected_features.shape[1:])
+    np.testing.assert_allclose(image_msg_to_array(feats), expected_features.transpose(1, 2, 0), atol=1e-4)
+    assert (cam.width, cam.height) == (W, H)  # output_size input: K unchanged, D copied
+    np.testing.assert_allclose(cam.k, info.k)
+    np.testing.assert_allclose(cam.d, info.d)
+
+
+def test_padded_bgr8_480x640_frame_comes_back_at_full_size(probe, offline):
+    """A VGA bgr8 image with padded rows is converted to RGB and answered at 480x640."""
+    bgr = _pixels(480, 640, seed=2)
+    sent, out = probe.send_until_output(lambda ns: make_image(bgr, "bgr8", ns, pad_bytes=64),
+                                        topics=["depth/image"], timeout_s=20.0)
+    depth = image_msg_to_array(out["depth/image"])
+    assert depth.shape == (480, 640)
+    np.testing.assert_allclose(depth, offline(to_rgb(bgr, "bgr8"))[0], atol=1e-4, equal_nan=True)
+
+
+def _malformed(stamp_ns: int) -> list:
+    good = make_image(_pixels(H, W, seed=3), "rgb8", stamp_ns)
+    short = make_image(_pixels(H, W, seed=3), "rgb8", stamp_ns)
+    short.data = short.data[:-1]
+    narrow = make_image(_pixels(H, W, seed=3), "rgb8", stamp_ns)
+    narrow.step = W * 3 - 1
+    empty = make_image(_pixels(H, W, seed=3), "rgb8", stamp_ns)
+    empty.width, empty.height, empty.step, empty.data = 0, 0, 0, empty.data[:0]
+    unknown = make_image(_pixels(H, W, seed=3), "rgb8", stamp_ns)
+    unknown.encoding = "yuv422_weird"
+    return [good, short, narrow, empty, unknown][1:]
+
+
+def test_malformed_messages_are_dropped_with_a_throttled_warning_and_the_node_keeps_serving(probe, node):
+    """Short data, step < width x bpp, zero size, unknown encoding and NaN camera_info are
+    dropped and counted; the warning is throttled; valid frames are still answered."""
+    sent_bad = 0
+    for round_ in range(3):
+        for bad in _malformed(time.time_ns()):
+            probe.image_pubs["reliable"].publish(bad)
+            sent_bad += 1
+            time.sleep(0.06)  # let the worker see each one (the slot keeps only the newest)
+    nan_info = make_camera_info(W, H, time.time_ns(), fx=170.0)
+    nan_info.k[0] = math.nan
+    probe.info_pub.publish(nan_info)
+    rgb = _pixels(H, W, seed=4)
+    sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns))
+    assert node.alive()
+    assert np.isfinite(out["depth/camera_info"].k).all()  # the NaN camera_info was not cached
+    assert probe.wait_until(lambda: int((probe.latest_diagnostics("/depth_node") or {})
+                                        .get("malformed_messages", 0)) >= sent_bad - 3, 5.0), \
+        probe.latest_diagnostics("/depth_node")
+    log = node.log()
+    assert 1 <= log.count("dropping image") <= 2, log  # 12 malformed images, 5 s throttle
+    assert log.count("ignoring camera_info") == 1, log
+    assert "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_a_60hz_camera_against_a_slow_model_drops_stale_frames_and_keeps_latency_bounded(
+        context, tiny_onnx_model, tmp_path):
+    """Inference at ~150 ms per frame, camera at 60 Hz: the node answers the newest frames
+    only, latency stays near one inference (not a growing queue), drops show in /diagnostics."""
+    delay_ms = 150.0
+    command = [sys.executable, str(HELPERS), "slow-node", "--delay-ms", str(delay_ms)] + ros_args(
+        tiny_onnx_model, "/slowcam/image_raw", "/slowcam/camera_info", namespace="slow",
+        params=["diagnostics_period_s:=0.5"])
+    with NodeProcess(command, tmp_path / "slow_node.log") as slow:
+        probe = Probe(context, "probe_slow", "/slowcam/image_raw", "/slowcam/camera_info", namespace="slow")
+        try:
+            assert probe.wait_for_node(30.0), slow.log()
+            rgb = _pixels(H, W, seed=5)
+            probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns), topics=["depth/image"])
+            stamps = []
+            start = time.monotonic()
+            for i in range(120):  # 2 s at 60 Hz
+                msg = make_image(rgb, "rgb8", time.time_ns())
+                probe.image_pubs["reliable"].publish(msg)
+                stamps.append(stamp_key(msg.header))
+                time.sleep(max(0.0, start + (i + 1) / 60.0 - time.monotonic()))
+            time.sleep(2 * delay_ms / 1e3)
+            answered = [probe.received["depth/image"][k][1] - (k[0] + k[1] * 1e-9)
+                        for k in stamps if k in probe.received["depth/image"]]
+            assert 4 <= len(answered) <= 40, len(answered)  # ~2 s / 150 ms, not 120
+            assert max(answered) < 1.0, answered  # a queue would reach several seconds
+            assert probe.wait_until(lambda: int((probe.latest_diagnostics("/slow/depth_node") or {})
+                                                .get("dropped_frames", 0)) >= 60, 3.0), \
+                probe.latest_diagnostics("/slow/depth_node")
+        finally:
+            probe.close()
+
+
+def test_missing_or_corrupt_model_exits_nonzero_saying_what_to_do(tmp_path):
+    """A missing file and a file that is not ONNX both end the node with exit code 1 and a
+    message naming model_path and `depth-unet export`, without a traceback."""
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x00not a model" * 10)
+    procs = [NodeProcess(node_executable() + ros_args(path), tmp_path / f"node_{i}.log")
+             for i, path in enumerate([tmp_path / "missing.onnx", corrupt])]
+    for proc in procs:
+        try:
+            returncode = proc.wait(60.0)
+        finally:
+            proc.stop()
+        log = proc.log()
+        assert returncode == 1, log
+        assert "model_path" in log and "depth-unet export" in log, log
+        assert "Traceback" not in log, log
+
+
+def test_large_data_transport_delivers_vga_frames_from_a_best_effort_camera(tiny_onnx_model, tmp_path):
+    """With FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both processes, a best-effort 640x480
+    camera is answered; output_size network gives network-size depth and camera_info scaled
+    to it."""
+    env = dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA")
+    # A restricted discovery range makes rmw_fastrtps (Kilted) replace the builtin transports with
+    # localhost UDP, which loses best-effort VGA frames again; the domain id still isolates us.
+    env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    command = node_executable() + ros_args(tiny_onnx_model, "/ldcam/image_raw", "/ldcam/camera_info",
+                                           namespace="ld", params=["output_size:=network"])
+    with NodeProcess(command, tmp_path / "ld_node.log", env=env) as ld_node:
+        result = subprocess.run(
+            [sys.executable, str(HELPERS), "probe", "--kind", "best_effort", "--image-topic",
+             "/ldcam/image_raw", "--camera-info-topic", "/ldcam/camera_info", "--namespace", "ld"],
+            env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr + ld_node.log()
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["headers_equal"]
+    assert (report["depth_encoding"], report["depth_shape"]) == ("32FC1", [64, 96])
+    assert report["features_encoding"] == "32FC8" and report["features_shape"] == [16, 24]
+    assert report["camera_info_size"] == [64, 96]
+    cx, cy = (640 - 1) / 2, (480 - 1) / 2
+    ref = Intrinsics(200.0, 200.0, cx, cy, 640, 480).scaled(96, 64)
+    np.testing.assert_allclose(report["k"], [ref.fx, 0, ref.cx, 0, ref.fy, ref.cy, 0, 0, 1], atol=1e-9)

@@ -23,7 +23,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("depth_unet_ros.infer_cli", "depth and colour maps for image files"),
     "model-info": ("training.model_info", "parameters and GMACs of a model config"),
     "synth": ("training.synth_cli", "write synthetic indoor RGB-D frames as a folder dataset"),
+    "demo": ("depth_unet_ros.demo", "stream held-out frames through the real node over DDS: quality and latency report"),
 }
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the layout of module docstrings and EXAMPLES, and shows every option's default."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
             missing.set_defaults(_unavailable=str(exc))
             continue
         cmd = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             epilog=getattr(module, "EXAMPLES", None), formatter_class=_HelpFormatter)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser

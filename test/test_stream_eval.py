@@ -1,0 +1,179 @@
+"""Streaming evaluation: exact-stamp pairing and scoring without ROS, and the real node over DDS
+scoring exactly what offline evaluation of the same model on the same frames scores."""
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_unet_ros.metrics import evaluate_frame
+from depth_unet_ros.stream_eval import StreamConfig, camera_info_values, diagnose_no_node
+from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
+                                           score_depth, stamp_from_ns, stamp_to_ns)
+
+
+# --- pure bookkeeping --------------------------------------------------------------------------
+def test_stamps_round_trip_through_sec_and_nanosec():
+    """ns -> (sec, nanosec) -> ns is exact, including the second boundary."""
+    for ns in (0, 999_999_999, 1_000_000_000, 1_732_500_000_123_456_789):
+        assert stamp_to_ns(stamp_from_ns(ns)) == ns
+    assert stamp_from_ns(1_000_000_001) == (1, 1)
+    with pytest.raises(ValueError):
+        stamp_from_ns(-1)
+
+
+def test_answers_pair_by_exact_stamp_only():
+    """An answer 1 ns off any sent stamp pairs with nothing and is counted as unmatched."""
+    pairer: StampPairer[str] = StampPairer()
+    base = 1_700_000_000_000_000_000
+    for i in range(3):
+        pairer.add(stamp_from_ns(base + i * 100_000_000), i, f"f{i}", sent_s=float(i))
+    assert pairer.match(stamp_from_ns(base + 1)) is None
+    assert pairer.unmatched == 1 and pairer.outstanding == 3
+    found = pairer.match(stamp_from_ns(base + 100_000_000))
+    assert (found.index, found.payload, found.sent_s) == (1, "f1", 1.0)
+
+
+def test_an_answer_gives_up_the_earlier_unanswered_frames_and_a_repeat_is_unmatched():
+    """The node answers in order, so frames before an answered one were dropped (missing);
+    a second answer with the same stamp is not paired again."""
+    pairer: StampPairer[str] = StampPairer()
+    for i in range(4):
+        pairer.add((100 + i, 0), i, f"f{i}")
+    assert pairer.match((102, 0)).payload == "f2"
+    assert pairer.missing == ["f0", "f1"] and pairer.outstanding == 1
+    assert pairer.match((100, 0)) is None and pairer.match((102, 0)) is None
+    assert pairer.unmatched == 2
+    pairer.give_up()
+    assert pairer.missing == ["f0", "f1", "f3"] and pairer.outstanding == 0
+
+
+def test_two_frames_with_one_stamp_are_refused():
+    """A repeated stamp could never be told apart, so registering it raises."""
+    pairer: StampPairer[int] = StampPairer()
+    pairer.add((5, 7), 0, 0)
+    with pytest.raises(ValueError, match="two frames"):
+        pairer.add((5, 7), 1, 1)
+
+
+def test_score_without_nan_is_exactly_the_offline_metric():
+    """A published depth without NaN scores exactly as metrics.evaluate_frame."""
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0.5, 8.0, (48, 64)).astype(np.float32)
+    gt[:5] = 0.0
+    pred = (gt * rng.uniform(0.8, 1.2, gt.shape)).astype(np.float32) + 0.01
+    metrics, nan_fraction = score_depth(pred, gt)
+    assert metrics == evaluate_frame(pred, gt) and nan_fraction == 0.0
+
+
+def test_nan_pixels_are_left_out_of_the_score_and_their_share_reported():
+    """NaN (the node's 'no reading') pixels are excluded like invalid ground truth."""
+    gt = np.full((40, 40), 2.0, np.float32)
+    pred = np.full((40, 40), 2.0, np.float32)
+    pred[:10] = np.nan  # a quarter of the pixels
+    gt_bad = gt.copy()
+    gt_bad[:10] = 9.0  # would ruin the score if the NaN pixels counted
+    metrics, nan_fraction = score_depth(pred, gt_bad)
+    assert metrics["abs_rel"] == pytest.approx(0.0) and metrics["delta1"] == 1.0
+    assert nan_fraction == pytest.approx(0.25)
+    with pytest.raises(ValueError):
+        score_depth(np.full((40, 40), np.nan, np.float32), gt)
+
+
+def test_diagnostics_count_drops_since_the_stream_started_and_only_periods_with_output():
+    """Drops before mark_start (an attached node's history) are not counted; idle periods add
+    no inference latency."""
+    tracker = DiagnosticsTracker()
+    tracker.add({"dropped_frames": "7", "output_rate_hz": "5.0", "inference_p50_ms": "99",
+                 "backend": "onnxruntime"})
+    tracker.mark_start()
+    tracker.add({"dropped_frames": "9", "output_rate_hz": "10.0", "inference_p50_ms": "12.5",
+                 "latency_p50_ms": "15.0"})
+    tracker.add({"dropped_frames": "10", "output_rate_hz": "0.00", "inference_p50_ms": "nan"})
+    assert tracker.dropped == 3
+    assert tracker.inference_p50_ms == [12.5] and tracker.node_latency_p50_ms == [15.0]
+    assert tracker.backend == "onnxruntime"
+    assert DiagnosticsTracker().dropped is None
+
+
+def test_diagnostics_are_taken_from_the_depth_node_of_our_namespace_only():
+    """Statuses of other hardware or of a node in another namespace are ignored."""
+    def status(name: str, hw: str = "depth_unet_ros") -> SimpleNamespace:
+        return SimpleNamespace(name=name, hardware_id=hw,
+                               values=[SimpleNamespace(key="backend", value=name)])
+    msg = SimpleNamespace(status=[status("/depth_node: depth"), status("/cam1/depth_node: depth"),
+                                  status("/motor: temp", hw="motor")])
+    assert diagnostics_of(msg) == [{"backend": "/depth_node: depth"}]
+    assert diagnostics_of(msg, "/cam1") == [{"backend": "/cam1/depth_node: depth"}]
+    assert StreamConfig(depth_topic="/cam1/depth/image").namespace == "/cam1"
+    assert StreamConfig().namespace == ""
+
+
+def test_the_no_node_diagnosis_names_domain_transport_and_topic():
+    """The timeout message says what was missing and which settings to compare."""
+    text = diagnose_no_node(30.0, StreamConfig(), 0, 0,
+                            {"ROS_DOMAIN_ID": "42", "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"})
+    assert "no depth_node publishing /depth/image after 30 s" in text
+    assert "ROS_DOMAIN_ID" in text and "42" in text and "LARGE_DATA" in text
+    assert "remap" in diagnose_no_node(5.0, StreamConfig(), 1, 0, {})
+
+
+def test_camera_info_is_scaled_to_the_image_it_is_sent_with():
+    """K and P describe the published image size, even when the intrinsics were for another."""
+    from depth_unet_ros.datasets.base import NYU_INTRINSICS
+
+    values = camera_info_values(NYU_INTRINSICS, 320, 240)
+    k = NYU_INTRINSICS.scaled(320, 240)
+    assert (values["width"], values["height"]) == (320, 240)
+    assert values["k"] == [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+    assert values["p"][:3] == [k.fx, 0.0, k.cx]
+
+
+# --- the real node over DDS --------------------------------------------------------------------
+@pytest.mark.ros
+@pytest.mark.slow
+def test_streaming_through_the_node_scores_what_offline_evaluation_scores(tiny_onnx_model, tmp_path,
+                                                                           monkeypatch):
+    """VGA frames published to a depth_node subprocess come back at input size and score within
+    1e-4 of evaluate_dataset on the same model and frames: transport and conversions are
+    lossless, every frame is answered, latency is measured, /diagnostics are read."""
+    pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
+    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.inference import load_estimator
+    from depth_unet_ros.node_process import NodeProcess, node_command
+    from depth_unet_ros.stream_eval import StreamEvaluator
+
+    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # both processes
+    monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)  # breaks LARGE_DATA
+    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    frames = [SyntheticIndoorDataset(5, seed=2000)[i] for i in range(5)]  # 480x640
+    offline = evaluate_dataset(load_estimator(tiny_onnx_model, "onnxruntime"), frames, progress=False)
+
+    kept = []
+    config = StreamConfig(rate_hz=10.0, discovery_timeout_s=30.0, answer_timeout_s=20.0,
+                          diagnostics_wait_s=1.5)
+    command = node_command(tiny_onnx_model, params={"diagnostics_period_s": 0.5})
+    with NodeProcess(command, tmp_path / "node.log") as node:
+        with StreamEvaluator(config, abort_check=node.check_alive) as evaluator:
+            start = time.monotonic()
+            result = evaluator.run(frames, on_scored=kept.append)
+            took_s = time.monotonic() - start
+        assert node.stop() == 0, node.log()
+
+    stats, streamed = result.stats, result.evaluation
+    assert (stats.sent, stats.received, stats.missing, stats.unmatched) == (5, 5, 0, 0), stats
+    assert [row["name"] for row in streamed.per_image] == [row["name"] for row in offline.per_image]
+    for name, value in offline.metrics.items():
+        assert streamed.metrics[name] == pytest.approx(value, abs=1e-4), name
+    for got, want in zip(streamed.per_image, offline.per_image):
+        for name in offline.metrics:
+            assert got[name] == pytest.approx(want[name], abs=1e-4), (got["name"], name)
+    assert kept[0].depth_m.shape == (480, 640) and kept[0].index == 0
+    assert len(streamed.latency_ms) == 5 and all(0 < ms < 5000 for ms in streamed.latency_ms)
+    assert stats.backend == "onnxruntime" and stats.node_dropped == 0
+    assert stats.node_inference_ms["median"] is not None
+    assert 5.0 < stats.send_rate_hz < 12.0 and took_s < 25.0
+    assert result.to_json_dict()["stream"]["received"] == 5

@@ -4,6 +4,8 @@ from __future__ import annotations
 import random
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -38,8 +40,8 @@ def test_a_failing_write_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch)
     path = save_checkpoint(tmp_path / "last.pt", make_state(1.0))
     before = path.read_bytes()
 
-    def broken_save(obj, handle, *args, **kwargs):
-        handle.write(b"half a checkpoint")
+    def broken_save(obj, target, *args, **kwargs):
+        Path(target).write_bytes(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)

@@ -15,11 +15,11 @@ import copy
 import dataclasses
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from depth_unet_ros.atomic_file import atomic_output
 from depth_unet_ros.errors import ConfigError, ModelLoadError
 from depth_unet_ros.model_metadata import ModelMetadata
 
@@ -111,10 +111,7 @@ def export_onnx(model: Any, path: str | os.PathLike, metadata: ModelMetadata, op
     dummy = torch.zeros((1, meta.input_height, meta.input_width, 3), dtype=torch.uint8)
     axes = ({name: {0: "batch"} for name in (meta.input_name, meta.depth_output, meta.features_output)}
             if dynamic_batch else None)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(path) as tmp:
         with warnings.catch_warnings():
             # The TorchScript exporter is a deliberate choice (see the module docstring).
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
@@ -134,9 +131,6 @@ def export_onnx(model: Any, path: str | os.PathLike, metadata: ModelMetadata, op
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))
         _verify_with_onnxruntime(model, tmp, meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("exported %s (opset %d, dynamic batch %s)", path, opset, dynamic_batch)
     return path
 

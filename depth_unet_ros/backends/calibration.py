@@ -122,7 +122,7 @@ def make_calibrator(source: str | os.PathLike, size_hw: tuple[int, int], batch_s
 
         def write_calibration_cache(self, cache: Any) -> None:
             if cache_path is not None:
-                from depth_unet_ros.backends.engine_cache import atomic_write
+                from depth_unet_ros.atomic_file import atomic_write
 
                 atomic_write(Path(cache_path), bytes(cache))
 

@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from depth_unet_ros.atomic_file import atomic_write
 from depth_unet_ros.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -102,21 +102,6 @@ def default_cache_dir() -> Path:
 def sidecar_path(engine_path: str | os.PathLike) -> Path:
     """``model.engine`` -> ``model.json``: the record of what the engine was built for."""
     return Path(engine_path).with_suffix(".json")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and a rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_engine(engine_path: str | os.PathLike, engine: bytes, key: EngineKey,

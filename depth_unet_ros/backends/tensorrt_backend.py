@@ -154,7 +154,7 @@ def _load_timing_cache(config: Any, path: str | os.PathLike | None) -> Any:
 
 
 def _save_timing_cache(cache: Any, path: str | os.PathLike) -> None:
-    from depth_unet_ros.backends.engine_cache import atomic_write
+    from depth_unet_ros.atomic_file import atomic_write
 
     atomic_write(Path(path), bytes(cache.serialize()))
 

@@ -51,7 +51,6 @@ setup(
     maintainer_email="maintainers@depth-unet-ros.org",
     description="Real-time monocular metric depth for ROS 2 (U-Net, ONNX, TensorRT).",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "depth_node = depth_unet_ros.node:main",

@@ -45,16 +45,21 @@ def default_params_file() -> Path:
                       "install the package (colcon build, or pip install .) or pass --params-file")
 
 
+def node_executable() -> list[str]:
+    """The installed ``depth_node`` console script beside this Python, else ``python -m``."""
+    exe = (shutil.which("depth_node", path=str(Path(sys.executable).parent))
+           or shutil.which("depth_node"))
+    return [exe] if exe else [sys.executable, "-m", f"{PACKAGE}.node"]
+
+
 def node_command(model_path: str | os.PathLike | None = None,
                  params_file: str | os.PathLike | None = None,
                  image_topic: str = "/camera/image_raw",
                  camera_info_topic: str = "/camera/camera_info", namespace: str = "",
                  params: Mapping[str, Any] | None = None) -> list[str]:
-    """The depth_node command line: the installed console script (or ``python -m``), then the
-    ``--ros-args`` the launch file gives (params file, model_path when set, remappings)."""
-    exe = (shutil.which("depth_node", path=str(Path(sys.executable).parent))
-           or shutil.which("depth_node"))
-    command = [exe] if exe else [sys.executable, "-m", f"{PACKAGE}.node"]
+    """The depth_node command line: ``node_executable()``, then the ``--ros-args`` the launch
+    file gives (params file, model_path when set, remappings)."""
+    command = node_executable()
     command += ["--ros-args", "--params-file", str(params_file or default_params_file())]
     if model_path:
         command += ["-p", f"model_path:={Path(model_path).expanduser().resolve()}"]
@@ -96,6 +101,10 @@ class NodeProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def wait(self, timeout_s: float) -> int:
+        """The exit code once the node has exited; subprocess.TimeoutExpired after ``timeout_s``."""
+        return self.process.wait(timeout=timeout_s)
 
     def check_alive(self) -> None:
         """Raise NodeProcessError (quoting the log) if the node has exited."""

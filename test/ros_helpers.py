@@ -1,7 +1,7 @@
 """Helpers for the node's integration tests, and a small command line for their subprocesses.
 
-* ``NodeProcess`` starts the installed ``depth_node`` the way the launch file does (params file,
-  model_path, remappings) with its log in a file.
+* ``ros_args`` gives the node the arguments the launch file does (params file, model_path,
+  remappings); ``NodeProcess`` (from depth_unet_ros.node_process) runs it with its log in a file.
 * ``Probe`` is the other end: a camera (reliable and best-effort image publishers, camera_info)
   and subscribers to the node's outputs and /diagnostics, spinning in a background thread.
 * ``python test/ros_helpers.py slow-node --delay-ms D ROS_ARGS...`` runs the real node with the
@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -27,68 +24,20 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from depth_unet_ros.node_process import NodeProcess, node_command, node_executable  # noqa: F401 (re-exported to the tests)
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "depth.yaml"
 OUTPUT_TOPICS = ("depth/image", "depth/camera_info", "depth/features")
-
-
-def node_executable() -> list[str]:
-    """The installed console script, or the module when running from a bare checkout."""
-    exe = shutil.which("depth_node", path=str(Path(sys.executable).parent)) or shutil.which("depth_node")
-    return [exe] if exe else [sys.executable, "-m", "depth_unet_ros.node"]
 
 
 def ros_args(model_path: str | os.PathLike, image_topic: str = "/camera/image_raw",
              camera_info_topic: str = "/camera/camera_info", namespace: str = "",
              params: Sequence[str] = ()) -> list[str]:
     """``--ros-args`` exactly as launch/depth.launch.py passes them, plus extra ``-p`` values."""
-    args = ["--ros-args", "--params-file", str(CONFIG), "-p", f"model_path:={model_path}",
-            "-r", f"image:={image_topic}", "-r", f"camera_info:={camera_info_topic}"]
-    if namespace:
-        args += ["-r", f"__ns:=/{namespace.strip('/')}"]
-    for value in params:
-        args += ["-p", value]
-    return args
-
-
-class NodeProcess:
-    """A node subprocess whose stdout and stderr go to ``log_path``."""
-
-    def __init__(self, command: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        full_env = dict(os.environ if env is None else env)
-        full_env.setdefault("PYTHONUNBUFFERED", "1")
-        full_env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
-        self.process = subprocess.Popen(list(command), stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=full_env, cwd=REPO)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def wait(self, timeout_s: float) -> int:
-        return self.process.wait(timeout=timeout_s)
-
-    def stop(self, timeout_s: float = 10.0) -> int:
-        """SIGINT (what Ctrl-C and ros2 launch send), then SIGKILL if it hangs."""
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout_s)
-        self._log.close()
-        return self.process.returncode
-
-    def __enter__(self) -> "NodeProcess":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+    extra = dict(value.split(":=", 1) for value in params)
+    command = node_command(model_path, CONFIG, image_topic, camera_info_topic, namespace, extra)
+    return command[len(node_executable()):]
 
 
 # --- messages --------------------------------------------------------------------------------

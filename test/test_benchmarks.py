@@ -1,0 +1,44 @@
+"""The benchmarks keep running (their figures go in the README); no assertion is on absolute time."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str, timeout_s: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout_s)
+
+
+@pytest.mark.slow
+def test_backend_benchmark_measures_every_preset_and_backend(tmp_path: Path) -> None:
+    """--quick gives one row per preset x backend x threads, with GMACs and positive latencies."""
+    out = tmp_path / "backends.json"
+    result = _run("bench_backends.py", "--quick", "--threads", "1", "--json", str(out), timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["preset"], r["backend"]) for r in rows} >= {
+        (p, b) for p in ("unet-small", "fastdepth") for b in ("onnxruntime", "torch")}
+    for row in rows:
+        assert row["gmacs"] > 0 and row["median_ms"] > 0 and row["p90_ms"] >= row["median_ms"]
+    assert "| preset |" in result.stdout  # the Markdown table the README quotes
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: Path) -> None:
+    """At 5 Hz the node keeps up, so with LARGE_DATA every frame sent is answered."""
+    out = tmp_path / "node.json"
+    result = _run("bench_node.py", "--quick", "--transports", "LARGE_DATA", "--json", str(out),
+                  timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    slow_phase = min(report["runs"], key=lambda run: run["camera_hz"])
+    assert slow_phase["answered"] == slow_phase["sent"] > 0
+    assert report["inference_ms"]["p50"] > 0

@@ -13,7 +13,8 @@ from depth_unet_ros.errors import ModelLoadError
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.data import TrainingFrames
-from training.trainer import Trainer, TrainingDivergedError, build_scheduler, lr_factor, train
+from training.optim import build_scheduler, lr_factor
+from training.trainer import Trainer, TrainingDivergedError, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "train_synthetic_tiny.yaml"

@@ -10,7 +10,6 @@ A checkpoint is a dict of tensors, numbers, strings, lists and dicts only, so
 """
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import zipfile

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from training.config import config_from_dict, load_config
+    from training.config import load_config
 
     resume, overrides = _split_resume(args.resume, list(args.overrides))
     if args.out is not None:

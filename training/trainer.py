@@ -27,11 +27,12 @@ from depth_unet_ros.errors import ConfigError, DepthUnetError, ModelLoadError
 from depth_unet_ros.metrics import EvalProtocol, MetricAverager, depth_metrics
 from training.checkpoint import (CHECKPOINT_FORMAT, capture_rng_state, load_checkpoint,
                                  restore_rng_state, save_checkpoint)
-from training.config import (OptimConfig, RunConfig, TrainConfig, config_to_dict,
-                             is_higher_better, save_config_yaml)
+from training.config import TrainConfig, config_to_dict, is_higher_better, save_config_yaml
 from training.data import build_dataloaders
+from training.distributed import init_distributed, select_device
 from training.losses import build_loss
 from training.model import build_model
+from training.optim import amp_dtype, build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -51,62 +52,7 @@ class TrainResult:
     best_checkpoint: Path | None = None
 
 
-def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
-    """Multiplier of the base lr at optimiser ``step`` (0-based): linear warmup, then cosine.
-
-    Rises linearly to 1 over ``warmup_steps``, then follows half a cosine down to ``min_ratio``
-    at ``total_steps``, and stays there.
-    """
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 # --- builders --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DistContext:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    owns_group: bool = False  # we initialised the process group, so we destroy it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def select_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``auto``: this rank's GPU when CUDA is present, else the CPU."""
-    if preference == "auto":
-        preference = "cuda" if torch.cuda.is_available() else "cpu"
-    if preference == "cuda":
-        preference = f"cuda:{local_rank}"
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"run.device={preference!r} but this PyTorch has no CUDA device; "
-                          "use run.device=cpu or auto")
-    return torch.device(preference)
-
-
-def init_distributed(device: torch.device) -> DistContext:
-    """Join the torchrun process group from RANK/WORLD_SIZE/LOCAL_RANK; a no-op without them."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistContext()
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    owns = not dist.is_initialized()
-    if owns:
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistContext(rank, world_size, local_rank, owns)
-
 
 def seed_everything(seed: int) -> None:
     import random
@@ -114,35 +60,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on conv/linear weights only (decaying norms and biases only hurts)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": optim.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas))
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig,
-                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step warmup + cosine; warmup is capped at the run length so short runs still decay."""
-    warmup = min(optim.warmup_steps, total_steps)
-    min_ratio = optim.min_lr / optim.lr
-
-    def factor(step: int) -> float:
-        return lr_factor(step, warmup, total_steps, min_ratio)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def amp_dtype(run: RunConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU has it (fp32's range: no loss scaling, no overflow of exp/log depth);
-    fp16 with a GradScaler on older GPUs; None (fp32) on the CPU or when run.amp is off."""
-    if not run.amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 # --- the trainer -----------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""Optimiser, learning-rate schedule and mixed-precision choice: pure builders the trainer calls."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from training.config import OptimConfig, RunConfig
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """Multiplier of the base lr at optimiser ``step`` (0-based): linear warmup, then cosine.
+
+    Rises linearly to 1 over ``warmup_steps``, then follows half a cosine down to ``min_ratio``
+    at ``total_steps``, and stays there.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on conv/linear weights only (decaying norms and biases only hurts)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": optim.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig,
+                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step warmup + cosine; warmup is capped at the run length so short runs still decay."""
+    warmup = min(optim.warmup_steps, total_steps)
+    min_ratio = optim.min_lr / optim.lr
+
+    def factor(step: int) -> float:
+        return lr_factor(step, warmup, total_steps, min_ratio)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def amp_dtype(run: RunConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU has it (fp32's range: no loss scaling, no overflow of exp/log depth);
+    fp16 with a GradScaler on older GPUs; None (fp32) on the CPU or when run.amp is off."""
+    if not run.amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

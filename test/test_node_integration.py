@@ -228,3 +228,34 @@ def test_large_data_transport_delivers_vga_frames_from_a_best_effort_camera(tiny
     cx, cy = (640 - 1) / 2, (480 - 1) / 2
     ref = Intrinsics(200.0, 200.0, cx, cy, 640, 480).scaled(96, 64)
     np.testing.assert_allclose(report["k"], [ref.fx, 0, ref.cx, 0, ref.fy, ref.cy, 0, 0, 1], atol=1e-9)
+
+
+def test_compressed_input_png_is_decoded_and_answered_like_the_raw_image(context, tiny_onnx_model,
+                                                                         offline, tmp_path):
+    """compressed_input:=true subscribes to <image_topic>/compressed (the launch file's remapping);
+    a lossless PNG frame gives the same depth as the raw RGB image, with the input's header."""
+    from sensor_msgs.msg import CompressedImage
+
+    from depth_unet_ros.image_conversion import array_to_compressed_msg
+    from ros_helpers import make_header
+
+    command = node_executable() + ros_args(tiny_onnx_model, "/cmpcam/image_raw", "/cmpcam/camera_info",
+                                           namespace="cmp", params=["compressed_input:=true"])
+    with NodeProcess(command, tmp_path / "compressed_node.log") as cmp_node:
+        probe = Probe(context, "probe_compressed", "/cmpcam/image_raw", "/cmpcam/camera_info", "cmp")
+        try:
+            pub = probe.node.create_publisher(CompressedImage, "/cmpcam/image_raw/compressed", 10)
+            probe.image_pubs["compressed"] = pub
+            deadline = time.monotonic() + 30.0
+            while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert pub.get_subscription_count() > 0, f"no compressed subscription:\n{cmp_node.log()}"
+            rgb = _pixels(H, W, seed=5)
+            sent, out = probe.send_until_output(
+                lambda ns: array_to_compressed_msg(rgb[:, :, ::-1], "png", make_header(ns), CompressedImage),
+                "compressed", topics=["depth/image"], timeout_s=20.0)
+        finally:
+            probe.close()
+    _assert_same_header(out, sent)
+    np.testing.assert_allclose(image_msg_to_array(out["depth/image"]), offline(rgb)[0], atol=1e-4,
+                               equal_nan=True)

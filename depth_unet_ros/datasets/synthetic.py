@@ -134,18 +134,27 @@ def _place(rng, scene: _Scene, kind: str, w: float, d: float, circles: list):
     return None
 
 
+def look_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Camera-to-world rotation (3, 3), columns right, down, forward (the optical frame).
+
+    Radians: ``yaw`` about world z from +x, ``pitch`` > 0 looks down, ``roll`` about the
+    forward axis (> 0 turns the image clockwise as seen by the camera).
+    """
+    fwd = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), -np.sin(pitch)])
+    right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
+    down = np.cross(fwd, right)
+    right, down = np.cos(roll) * right + np.sin(roll) * down, np.cos(roll) * down - np.sin(roll) * right
+    return np.stack([right, down, fwd], axis=1)
+
+
 def _sample_scene(rng: np.random.Generator, bank: tx.TextureBank) -> _Scene:
     room = np.array([rng.uniform(3, 8), rng.uniform(3, 8), rng.uniform(2.4, 3.0)])
     cam = np.array([rng.uniform(0.3, 1.0), rng.uniform(0.8, room[1] - 0.8),
                     rng.uniform(1.2, min(1.7, room[2] - 0.5))])
     yaw, pitch, roll = np.radians([rng.uniform(-25, 25), rng.uniform(-3, 20), rng.uniform(-3, 3)])
-    fwd = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), -np.sin(pitch)])
-    right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
-    down = np.cross(fwd, right)
-    right, down = np.cos(roll) * right + np.sin(roll) * down, np.cos(roll) * down - np.sin(roll) * right
     lights = [(np.array([rng.uniform(0.5, room[0] - 0.5), rng.uniform(0.5, room[1] - 0.5),
                          room[2] - 0.15]), rng.uniform(2.0, 6.0)) for _ in range(rng.integers(1, 3))]
-    scene = _Scene(room, cam, np.stack([right, down, fwd], axis=1), lights, rng.uniform(0.12, 0.3))
+    scene = _Scene(room, cam, look_rotation(yaw, pitch, roll), lights, rng.uniform(0.12, 0.3))
 
     floor_kind = str(rng.choice(["planks", "tiles", "carpet", "checker"]))
     floor_tint = {"planks": ((0.35, 0.8), (0.3, 0.6), _WOOD_HUE), "carpet": ((0.3, 0.7), (0.1, 0.5)),
@@ -283,10 +292,9 @@ def _face_tables(scene: _Scene, bank: tx.TextureBank, rng: np.random.Generator) 
     return out  # out[name][j]: a contiguous (K,) table per component; tex is (K,)
 
 
-def _shade(scene: _Scene, bank: tx.TextureBank, depth: np.ndarray, key: np.ndarray,
-           dirs: list, rng: np.random.Generator) -> np.ndarray:
-    """Textured Lambertian image (H, W, 3) uint8 RGB of the cast rays."""
-    tab = _face_tables(scene, bank, rng)
+def _radiance(scene: _Scene, bank: tx.TextureBank, tab: dict, depth: np.ndarray,
+              key: np.ndarray, dirs: list) -> tuple[np.ndarray, np.ndarray, list]:
+    """Albedo (H, W, 3), light (H, W) and tint [3 x (H, W)] of the cast rays, before exposure."""
     p = [float(scene.cam_pos[i]) + depth * dirs[i] for i in range(3)]  # world hit points
     coef = [np.take(tab["uv"][j], key) for j in range(8)]
     fu = coef[0] * p[0] + coef[1] * p[1] + coef[2] * p[2] + coef[3]  # tile units
@@ -316,17 +324,59 @@ def _shade(scene: _Scene, bank: tx.TextureBank, depth: np.ndarray, key: np.ndarr
             p[2], float(scene.room_m[2]) - p[2]]
     nearest = np.minimum.reduce([g + (key == (j ^ 1)) * np.float32(100) for j, g in enumerate(gaps)])
     light *= 1.0 - 0.45 * np.exp(-np.maximum(nearest, 0) / 0.35)
-    # Auto-exposure, as a camera would: the 97th percentile of radiance maps to 0.8.
-    sub = (slice(None, None, 4), slice(None, None, 4))
     tint = [np.take(tab["tint"][j], key) for j in range(3)]
+    return albedo, light, tint
+
+
+def _auto_gain(albedo: np.ndarray, light: np.ndarray, tint: list) -> float:
+    """Auto-exposure, as a camera would: the 97th percentile of radiance maps to 0.8."""
+    sub = (slice(None, None, 4), slice(None, None, 4))
     peak = np.percentile(albedo[sub].mean(axis=-1) * light[sub] * (tint[0][sub] + tint[1][sub]
                                                                    + tint[2][sub]) / 3, 97)
-    light *= 0.8 / max(float(peak), 1e-3)
+    return 0.8 / max(float(peak), 1e-3)
+
+
+def _shade(scene: _Scene, bank: tx.TextureBank, depth: np.ndarray, key: np.ndarray,
+           dirs: list, rng: np.random.Generator, tables: dict | None = None,
+           gain: float | None = None) -> np.ndarray:
+    """Textured Lambertian image (H, W, 3) uint8 RGB of the cast rays.
+
+    ``tables`` (from ``_face_tables``) and ``gain`` fix texture placement and exposure, e.g. over
+    a sequence; when None they are drawn from ``rng`` and set by auto-exposure. ``rng`` always
+    draws the sensor noise, last.
+    """
+    tab = _face_tables(scene, bank, rng) if tables is None else tables
+    albedo, light, tint = _radiance(scene, bank, tab, depth, key, dirs)
+    light *= _auto_gain(albedo, light, tint) if gain is None else gain
     for j in range(3):
         albedo[..., j] *= tint[j] * light
     noise = rng.random(depth.shape, dtype=np.float32)[..., None] * 3.0  # +-1.5 grey levels
     image = np.sqrt(np.clip(albedo, 0, 1)) * 255.0 + noise  # gamma 2
     return np.clip(image - 1.0, 0, 255).astype(np.uint8)  # noise mean 1.5, rounding 0.5
+
+
+def _ray_dirs(k: Intrinsics, cam_rot: np.ndarray) -> list:
+    """World ray directions [3 x (H, W) float32] through the pixel centres, scaled to z = 1."""
+    xn = ((np.arange(k.width, dtype=np.float32) - k.cx) / k.fx)[None, :]
+    yn = ((np.arange(k.height, dtype=np.float32) - k.cy) / k.fy)[:, None]
+    rot = cam_rot.astype(np.float32)
+    return [rot[j, 0] * xn + rot[j, 1] * yn + rot[j, 2] for j in range(3)]  # (H, W), z = 1
+
+
+def render(scene: _Scene, bank: tx.TextureBank, k: Intrinsics, rng: np.random.Generator,
+           tables: dict | None = None, gain: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Image (H, W, 3) uint8 RGB and z-depth (H, W) float32 metres of ``scene`` seen from its
+    ``cam_pos`` / ``cam_rot``; ``tables``, ``gain`` and ``rng`` as in ``_shade``."""
+    dirs = _ray_dirs(k, scene.cam_rot)
+    depth, key = _cast(scene, dirs, k)
+    return _shade(scene, bank, depth, key, dirs, rng, tables, gain), depth
+
+
+def view_gain(scene: _Scene, bank: tx.TextureBank, k: Intrinsics, tables: dict) -> float:
+    """The auto-exposure gain a camera would pick for this view (no noise drawn)."""
+    dirs = _ray_dirs(k, scene.cam_rot)
+    depth, key = _cast(scene, dirs, k)
+    return _auto_gain(*_radiance(scene, bank, tables, depth, key, dirs))
 
 
 class SyntheticIndoorDataset:
@@ -358,12 +408,7 @@ class SyntheticIndoorDataset:
         k = self.intrinsics
         rng = np.random.default_rng([self.seed, i])
         scene = _sample_scene(rng, self._bank)
-        xn = ((np.arange(k.width, dtype=np.float32) - k.cx) / k.fx)[None, :]
-        yn = ((np.arange(k.height, dtype=np.float32) - k.cy) / k.fy)[:, None]
-        rot = scene.cam_rot.astype(np.float32)
-        dirs = [rot[j, 0] * xn + rot[j, 1] * yn + rot[j, 2] for j in range(3)]  # (H, W), z = 1
-        depth, key = _cast(scene, dirs, k)
-        image = _shade(scene, self._bank, depth, key, dirs, rng)
+        image, depth = render(scene, self._bank, k, rng)
         return RGBDFrame(image=image, depth_m=depth, intrinsics=k, name=f"synth_{self.seed}_{i:05d}")
 
     def __getstate__(self) -> dict:

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-engine": ("depth_unet_ros.backends.engine_cli", "build a TensorRT engine into the cache"),
     "infer": ("depth_unet_ros.infer_cli", "depth and colour maps for image files"),
     "model-info": ("training.model_info", "parameters and GMACs of a model config"),
-    "synth": ("training.synth_cli", "write synthetic indoor RGB-D frames as a folder dataset"),
+    "synth": ("depth_unet_ros.synth_cli", "synthetic indoor RGB-D frames, or a handheld sequence with poses, as a folder dataset or rosbag2"),
     "nyu-to-bag": ("depth_unet_ros.bag_cli", "NYU .mat or a folder dataset to a rosbag2 (MCAP or sqlite3)"),
     "demo": ("depth_unet_ros.demo", "stream held-out frames through the real node over DDS: quality and latency report"),
 }

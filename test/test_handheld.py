@@ -1,6 +1,7 @@
 """HandheldSequence: a walking, hand-held camera in one synthetic room, with ground-truth poses."""
 from __future__ import annotations
 
+import json
 import math
 import pickle
 
@@ -8,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_unet_ros.datasets.handheld import CameraPose, HandheldSequence
+from depth_unet_ros.cli import main
+from depth_unet_ros.datasets.folder import FolderDataset
+from depth_unet_ros.datasets.handheld import POSE_NAME, CameraPose, HandheldSequence
 from depth_unet_ros.errors import DatasetError
 from depth_unet_ros.rotations import (LINK_FROM_OPTICAL, link_rotation, quaternion_xyzw_to_rotation,
                                       rotation_to_quaternion_xyzw)
@@ -179,3 +182,55 @@ def test_bad_arguments_are_dataset_errors():
         HandheldSequence(3, height=4)
     with pytest.raises(IndexError):
         HandheldSequence(2, **SMALL).pose(2)
+
+
+def test_synth_handheld_writes_frames_with_pose_json(tmp_path):
+    """`depth-unet synth --handheld` writes a folder dataset that FolderDataset reads (pose.json
+    beside each frame is ignored by it) and pose.json holds the generator's pose, in odom."""
+    out = tmp_path / "seq"
+    assert main(["synth", "--handheld", "--out", str(out), "--frames", "3", "--seed", "2",
+                 "--rate", "15", "--height", "48", "--width", "64"]) == 0
+    ds, seq = FolderDataset(out), HandheldSequence(3, seed=2, rate_hz=15, height=48, width=64)
+    assert [ds[i].name for i in range(3)] == [f"handheld_2_0000{i}" for i in range(3)]
+    np.testing.assert_array_equal(ds[2].image, seq[2].image)
+    record = json.loads((out / "handheld_2_00002" / POSE_NAME).read_text())
+    assert (record["frame_id"], record["child_frame_id"]) == ("odom", "camera_rgb_optical_frame")
+    assert record["stamp_ns"] == seq.stamp_ns(2)
+    pose = CameraPose.from_json(record)
+    np.testing.assert_allclose(pose.position_m, seq.pose(2).position_m, atol=1e-12)
+    np.testing.assert_allclose(pose.rotation, seq.pose(2).rotation, atol=1e-12)
+
+
+def test_synth_handheld_bag_with_poses(tmp_path):
+    """`synth --handheld --bag` writes a compressed bag whose frames and /camera/pose match the
+    generator (the bag format itself is tested in test_bag_writer)."""
+    from rosbags.highlevel import AnyReader
+
+    from depth_unet_ros import bag_writer as bw
+
+    bag = tmp_path / "bag"
+    assert main(["synth", "--handheld", "--bag", str(bag), "--frames", "2", "--seed", "2",
+                 "--height", "48", "--width", "64", "--compress", "--storage", "sqlite3"]) == 0
+    seq = HandheldSequence(2, seed=2, height=48, width=64)
+    frames = list(bw.read_bag_frames(bag))
+    assert [f[0] for f in frames] == [seq.stamp_ns(0), seq.stamp_ns(1)]
+    np.testing.assert_array_equal(frames[1][1], seq[1].image)
+    with AnyReader([bag], default_typestore=bw.make_typestore()) as reader:
+        conns = [c for c in reader.connections if c.topic == bw.POSE_TOPIC]
+        got = [reader.deserialize(raw, c.msgtype).pose.position
+               for c, _, raw in reader.messages(connections=conns)]
+    assert [(p.x, p.y, p.z) for p in got] == [tuple(seq.pose(i).position_m) for i in range(2)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--frames", "2"], "--out FOLDER, --bag BAG"),
+    (["--frames", "2", "--out", "X", "--compress"], "--bag"),
+    (["--frames", "2", "--out", "X", "--handheld", "--rate", "0"], "--rate"),
+    (["--frames", "0", "--out", "X"], "--frames"),
+])
+def test_synth_refuses_bad_arguments_with_a_message(tmp_path, capsys, argv, message):
+    """Bad synth options exit 1 with a message naming the option; nothing is written."""
+    argv = [str(tmp_path / a) if a == "X" else a for a in argv]
+    assert main(["synth", *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -13,13 +13,18 @@ from depth_unet_ros.errors import DatasetError
 
 def open_dataset(path: str | os.PathLike, splits: str | os.PathLike | None = None,
                  split: str = "test", depth: str = "dense"):
-    """The reader for ``path``: NyuLabeledDataset for a ``.mat`` file, FolderDataset for a folder.
+    """The reader for ``path``: NyuLabeledDataset for a ``.mat`` file, BagDataset for a rosbag2
+    folder (its default topics), FolderDataset for a folder of frame folders.
 
     For a ``.mat`` without ``splits``, a ``splits.mat`` beside it is used when present; with
     neither, only ``split="all"`` is accepted, so a train/test mix-up cannot pass silently.
     Folder datasets have no splits (``split`` and ``depth`` are ignored; ``splits`` is an error).
     """
     path = Path(path)
+    if (path / "metadata.yaml").is_file():  # a rosbag2 folder
+        from depth_unet_ros.datasets.bag import BagDataset
+
+        return BagDataset(path)
     if path.is_dir():
         if splits is not None:
             raise DatasetError(f"{path} is a folder dataset, which has no splits; drop the "

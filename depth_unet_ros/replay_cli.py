@@ -1,0 +1,123 @@
+"""Publish a rosbag2's topics over DDS with their recorded timing, for machines without
+`ros2 bag play` (a pip install). Messages go out exactly as recorded (serialized bytes, with
+their own stamps and frame ids), each topic with the QoS it was recorded with.
+
+Topics whose message package is not installed here are skipped with a note (e.g. /tf in a
+pip-only venv, which has no tf2_msgs). Like the launch file, it uses Fast DDS's large-data
+transport unless FASTDDS_BUILTIN_TRANSPORTS is set: subscribers must use the same. Stop with
+Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from depth_unet_ros.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from depth_unet_ros.bag_replay import BagPlayer
+
+EXAMPLES = """examples:
+  depth-unet replay nyu_test                          # once, at the recorded rate
+  depth-unet replay nyu_test --rate 0.5 --loop        # half speed, over and over
+  depth-unet replay nyu_test --topics /camera/image_raw /camera/camera_info --delay 2
+  depth-unet replay nyu_test --exclude /camera/depth/ground_truth --wait-for /camera/image_raw
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", help="rosbag2 folder (MCAP or sqlite3)")
+    parser.add_argument("--rate", type=float, default=1.0,
+                        help="playback speed factor: 2 plays twice as fast")
+    parser.add_argument("--start-offset", type=float, default=0.0, metavar="S",
+                        help="skip the bag's first S seconds")
+    parser.add_argument("--loop", action="store_true", help="play again from the start when done")
+    parser.add_argument("--topics", nargs="+", default=None, metavar="TOPIC",
+                        help="play only these topics (default: all)")
+    parser.add_argument("--exclude", nargs="+", default=(), metavar="TOPIC",
+                        help="do not play these topics (e.g. the ground truth)")
+    parser.add_argument("--delay", type=float, default=1.0, metavar="S",
+                        help="seconds to wait after creating the publishers, so subscribers are "
+                             "discovered before the first message")
+    parser.add_argument("--wait-for", nargs="+", default=(), metavar="TOPIC",
+                        help="before playing, wait until each of these topics has a subscriber "
+                             "(e.g. /camera/image_raw, so no frame is lost while the depth node "
+                             "is discovered); up to --wait-timeout seconds")
+    parser.add_argument("--wait-timeout", type=float, default=30.0, metavar="S",
+                        help="how long --wait-for waits before giving up with an error")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from depth_unet_ros import bag_reader
+    from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
+
+    options = ReplayOptions(rate=args.rate, start_offset_s=args.start_offset, loop=args.loop)
+    if args.delay < 0:
+        raise ConfigError(f"--delay must be >= 0, got {args.delay}")
+    topics = bag_reader.bag_topics(args.bag)
+    wanted = set(args.topics) if args.topics else set(topics)
+    unknown = sorted(wanted - set(topics))
+    if unknown:
+        raise DatasetError(f"bag {args.bag} has no topic {', '.join(unknown)}; it has "
+                           f"{', '.join(sorted(topics))}")
+    selected = {name: info for name, info in topics.items()
+                if name in wanted and name not in set(args.exclude)}
+    if not selected:
+        raise ConfigError("no topic left to play after --topics / --exclude")
+    total = sum(info.count for info in selected.values())
+
+    if "FASTDDS_BUILTIN_TRANSPORTS" not in os.environ:  # read when rclpy loads the rmw
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+        print("FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (as the launch file sets it for the node; "
+              "export the same in the subscribers' shells)")
+    import rclpy
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(args=[], context=context)
+    node = rclpy.create_node("depth_unet_replay", context=context)
+    try:
+        player = BagPlayer(node, selected)
+        for topic, msgtype in player.skipped.items():
+            print(f"skipping {topic}: {msgtype} is not installed here (a ROS 2 install has it)")
+        if not player.topics:
+            raise DatasetError("none of the selected topics can be published here")
+        _wait_for_subscribers(player, args.wait_for, args.wait_timeout)
+        time.sleep(args.delay)
+        passes = 0
+        while True:
+            with tqdm(total=total, unit="msg", desc=f"replay {passes + 1}" if args.loop else "replay") as bar:
+                stats = player.play(bag_reader.iter_raw_messages(
+                    args.bag, player.topics, int(options.start_offset_s * 1e9)), options,
+                    before_publish=lambda message, now: bar.update())
+            passes += 1
+            print(f"published {stats.total} messages on {len(stats.published)} topics in "
+                  f"{stats.duration_s:.1f} s (at most {stats.max_lateness_ms:.1f} ms behind "
+                  "the recorded schedule)")
+            if not options.loop:
+                return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def _wait_for_subscribers(player: "BagPlayer", topics: Sequence[str], timeout_s: float) -> None:
+    """Block until every topic in ``topics`` has a matched subscription; ConfigError after
+    ``timeout_s`` naming the topics nobody subscribed to."""
+    not_played = [t for t in topics if t not in player.topics]
+    if not_played:
+        raise ConfigError(f"--wait-for {' '.join(not_played)}: not played from this bag")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        waiting = [t for t in topics if player.subscriber_count(t) == 0]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise ConfigError(f"no subscriber on {', '.join(waiting)} after {timeout_s:g} s; is "
+                              "the node running with the same ROS_DOMAIN_ID and "
+                              "FASTDDS_BUILTIN_TRANSPORTS?")
+        time.sleep(0.05)

@@ -24,7 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model-info": ("training.model_info", "parameters and GMACs of a model config"),
     "synth": ("depth_unet_ros.synth_cli", "synthetic indoor RGB-D frames, or a handheld sequence with poses, as a folder dataset or rosbag2"),
     "nyu-to-bag": ("depth_unet_ros.bag_cli", "NYU .mat or a folder dataset to a rosbag2 (MCAP or sqlite3)"),
-    "demo": ("depth_unet_ros.demo", "stream held-out frames through the real node over DDS: quality and latency report"),
+    "replay": ("depth_unet_ros.replay_cli", "publish a rosbag2 over DDS with its recorded timing (no ros2 bag play needed)"),
+    "bag-eval": ("depth_unet_ros.bag_eval", "replay a bag through depth_node and score its depth against the bag's ground truth"),
+    "demo": ("depth_unet_ros.demo", "the main job: the bundled model on the bundled sample bag, over DDS: quality and latency report"),
 }
 
 

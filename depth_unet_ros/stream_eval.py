@@ -1,28 +1,29 @@
-"""Score a running depth_node over DDS: publish RGB-D frames as a camera, pair each depth answer
-with its frame by the exact header stamp, and measure quality and end-to-end latency.
+"""Score a running depth_node over DDS on a rosbag2 recording: play the bag (or listen while
+``ros2 bag play`` plays it), pair each depth image the node publishes with the bag's ground
+truth by the exact header stamp, and measure quality and end-to-end latency.
 
-The frame source is any iterable of ``RGBDFrame`` (a dataset for ``demo``, a bag's decoded
-frames for ``bag-eval``), each with an optional stamp. rclpy is imported only inside the
-evaluator, so this module imports where ROS is absent; the bookkeeping lives in
-``stream_pairing`` (no ROS).
+Latency is measured in this process on one clock: from the moment the input image is published
+(our player) or arrives here (another player) to the moment its depth arrives. rclpy is
+imported only inside the evaluator, so this module imports where ROS is absent; the
+bookkeeping lives in ``stream_pairing`` (no ROS) and the bag access in ``bag_reader``.
 
-QoS: the camera publisher is reliable (configurable), like most drivers; the depth subscription
-is reliable too (the node publishes reliable, REP 2003), so an answer the node sent is never
-lost in transport and "missing" counts only frames the node itself dropped.
+QoS: the depth subscription is reliable (the node publishes reliable, REP 2003), so an answer
+the node sent is never lost in transport and "missing" counts only frames the node dropped.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
+from depth_unet_ros import bag_reader
+from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
 from depth_unet_ros.errors import DatasetError, DepthUnetError
 from depth_unet_ros.evaluation import EvaluationResult
 from depth_unet_ros.metrics import EvalProtocol, MetricAverager
@@ -40,25 +41,23 @@ class StreamTimeoutError(DepthUnetError):
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """Topics, pacing and time limits of one streaming evaluation."""
+    """Topics, playback and time limits of one evaluation over DDS."""
 
-    image_topic: str = "/camera/image_raw"
-    camera_info_topic: str = "/camera/camera_info"
-    depth_topic: str = "/depth/image"  # "/<ns>/depth/image" for a namespaced node
-    frame_id: str = "camera_optical_frame"
-    rate_hz: float = 10.0  # camera rate; a model slower than this makes the node drop frames
-    reliable: bool = True  # camera publisher QoS; False = best effort (needs LARGE_DATA for VGA)
+    image_topic: str = bag_reader.IMAGE_TOPIC  # in the bag, and what the node subscribes to
+    ground_truth_topic: str = bag_reader.GROUND_TRUTH_TOPIC  # in the bag; read, never published
+    depth_topic: str = "/depth/image"  # the node's output; "/<ns>/depth/image" when namespaced
+    play: bool = True  # False: another player (``ros2 bag play``) publishes the bag
+    replay: ReplayOptions = ReplayOptions()
     discovery_timeout_s: float = 30.0  # node start-up: model load, TensorRT engine build
     answer_timeout_s: float = 30.0  # for the first answer, and for late answers at the end
+    idle_timeout_s: float = 5.0  # another player: the stream is over after this much silence
     diagnostics_wait_s: float = 1.5  # after the stream, for the node's final counters
     protocol: EvalProtocol = EvalProtocol()
-    max_unscored: int = 64  # answers held before scoring (scoring waits until after the stream
-    # so it does not steal CPU from the node and distort latency; this bounds the memory)
+    max_unscored: int = 64  # answers held before scoring (scoring is deferred so it does not
+    # steal CPU from the node and distort latency; this bounds the memory)
 
     def __post_init__(self) -> None:
-        if not self.rate_hz > 0:
-            raise ValueError(f"rate_hz must be positive, got {self.rate_hz}")
-        if self.discovery_timeout_s <= 0 or self.answer_timeout_s <= 0:
+        if min(self.discovery_timeout_s, self.answer_timeout_s, self.idle_timeout_s) <= 0:
             raise ValueError("timeouts must be positive")
 
     @property
@@ -72,14 +71,16 @@ class StreamConfig:
 class StreamStats:
     """How the stream went: counts, rates, and what the node's /diagnostics said."""
 
-    sent: int = 0
+    sent: int = 0  # frames with ground truth that were played (or that arrived here)
     received: int = 0  # answers paired with a frame of this stream
     missing: int = 0  # frames never answered (dropped by the node, or late)
-    unmatched: int = 0  # answers with a stamp this stream never sent
-    rate_hz: float = 0.0  # requested
+    unmatched: int = 0  # answers with a stamp the bag does not hold
+    without_ground_truth: int = 0  # images in the bag whose stamp no ground truth has
+    rate_hz: float = 0.0  # the bag's image rate times the playback rate
     send_rate_hz: float = 0.0  # achieved
-    duration_s: float = 0.0  # first publish -> last answer (or end of waiting)
+    duration_s: float = 0.0  # first frame sent -> last answer received
     warmup_s: float = 0.0  # until the first answer (discovery excluded)
+    player: str = ""
     missing_names: list[str] = field(default_factory=list)
     nan_fraction_mean: float = 0.0  # share of scored pixels the node left NaN (out of range)
     node_inference_ms: dict = field(default_factory=dict)  # median/p90 of per-period medians
@@ -94,7 +95,7 @@ class StreamStats:
 
 @dataclass
 class StreamResult:
-    """Quality (``evaluation``: latency_ms is end to end, publish -> answer) and stream stats."""
+    """Quality (``evaluation``: latency_ms is end to end) and stream stats."""
 
     evaluation: EvaluationResult
     stats: StreamStats
@@ -108,9 +109,11 @@ class StreamResult:
 class ScoredFrame:
     """One answered frame, handed to ``on_scored`` (e.g. to keep a few for comparison images)."""
 
-    index: int
-    frame: RGBDFrame
+    index: int  # position of its image in the bag
+    name: str
+    stamp_ns: int
     depth_m: np.ndarray  # (H, W) float32 as the node published it, NaN = no reading
+    gt_depth_m: np.ndarray  # (H, W) float32, 0 = invalid
     metrics: dict[str, float]
     latency_ms: float
 
@@ -135,35 +138,62 @@ def diagnose_no_node(waited_s: float, config: StreamConfig, depth_publishers: in
         f"ROS_AUTOMATIC_DISCOVERY_RANGE here: {env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', 'unset')}")
 
 
-def camera_info_values(intrinsics: Intrinsics, width: int, height: int) -> dict[str, Any]:
-    """CameraInfo fields (no distortion) for ``intrinsics`` at an image of ``width`` x ``height``."""
-    k = intrinsics if (intrinsics.width, intrinsics.height) == (width, height) else \
-        intrinsics.scaled(width, height)
-    return {"width": int(width), "height": int(height), "distortion_model": "plumb_bob",
-            "d": [0.0] * 5, "k": [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0],
-            "r": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-            "p": [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]}
+@dataclass(frozen=True)
+class BagPlan:
+    """What the bag offers an evaluation, found by one pass over its headers before anything
+    starts, so a bag that cannot be scored fails at once and writes nothing."""
+
+    image_stamps: list[int]  # header stamps of the images, in recorded order
+    scored: frozenset[int]  # image stamps that have ground truth
+    image_rate_hz: float  # the bag's image rate (0 for a single frame)
+
+    @classmethod
+    def of(cls, bag: str | os.PathLike, config: StreamConfig) -> "BagPlan":
+        image, truth = config.image_topic, config.ground_truth_topic
+        bag_reader.require_topics(bag, {image: (bag_reader.IMAGE_TYPE, "--image-topic"),
+                                        truth: (bag_reader.IMAGE_TYPE, "--ground-truth-topic")})
+        stamps = bag_reader.header_stamps(bag, (image, truth))
+        images, truths = stamps[image], set(stamps[truth])
+        if len(set(images)) != len(images):
+            raise DatasetError(f"bag {bag}: several images on {image} share a header stamp, so "
+                               "their depth answers could not be told apart; give every frame "
+                               "its own stamp")
+        scored = frozenset(s for s in images if s in truths)
+        if not scored:
+            raise DatasetError(
+                f"bag {bag}: no image stamp on {image} equals a ground-truth stamp on {truth} "
+                f"(images {_span(images)}, ground truth {_span(sorted(truths))}); each ground-"
+                "truth depth must carry its image's exact header stamp")
+        span_s = (images[-1] - images[0]) / 1e9 if len(images) > 1 else 0.0
+        return cls(images, scored, (len(images) - 1) / span_s if span_s > 0 else 0.0)
+
+
+def _span(stamps: list[int]) -> str:
+    if not stamps:
+        return "none"
+    return f"{len(stamps)} from {stamps[0] / 1e9:.3f} s to {stamps[-1] / 1e9:.3f} s"
 
 
 class StreamEvaluator:
-    """A camera and a depth consumer in one rclpy node, on a context of its own.
+    """A bag player (or an input listener) and a depth consumer in one rclpy node, on a context
+    of its own. ``abort_check`` is called while waiting; it raises to stop early (e.g. when the
+    node process this evaluator talks to has exited)."""
 
-    ``abort_check`` is called while waiting; it raises to stop early (e.g. when the node
-    process this evaluator talks to has exited).
-    """
-
-    def __init__(self, config: StreamConfig = StreamConfig(),
-                 abort_check: Callable[[], None] | None = None):
-        self.config = config
+    def __init__(self, bag: str | os.PathLike, config: StreamConfig = StreamConfig(),
+                 abort_check: Callable[[], None] | None = None, plan: BagPlan | None = None):
+        self.bag, self.config = Path(bag), config
+        self.plan = plan or BagPlan.of(bag, config)
         self._abort_check = abort_check or (lambda: None)
-        self._answers: queue.Queue[tuple[StampKey, np.ndarray, float]] = queue.Queue()
+        # ("in", stamp, t) when an input arrives here; ("out", stamp, depth, t) per answer; one
+        # queue keeps the two in the order they happened
+        self._events: queue.Queue[tuple] = queue.Queue()
         self._diag_lock = threading.Lock()
         self._diagnostics = DiagnosticsTracker()
         self._ros: dict[str, Any] | None = None
 
     # --- ROS plumbing ------------------------------------------------------------------------
     def open(self) -> "StreamEvaluator":
-        """Create the context, node, publishers and subscriptions, and spin them in a thread."""
+        """Create the context, node, player or input listener and subscriptions; spin them."""
         if self._ros is not None:
             return self
         import rclpy
@@ -171,23 +201,27 @@ class StreamEvaluator:
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, Image
+        from sensor_msgs.msg import Image
 
         cfg = self.config
         context = Context()
         rclpy.init(args=[], context=context)
-        node = rclpy.create_node(f"depth_unet_stream_eval_{os.getpid()}", context=context)
-        camera = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if cfg.reliable
-                            else ReliabilityPolicy.BEST_EFFORT)
+        node = rclpy.create_node(f"depth_unet_bag_eval_{os.getpid()}", context=context)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        ros = {"context": context, "node": node, "Image": Image, "CameraInfo": CameraInfo,
-               "image_pub": node.create_publisher(Image, cfg.image_topic, camera),
-               "info_pub": node.create_publisher(CameraInfo, cfg.camera_info_topic, camera)}
+        ros: dict[str, Any] = {"context": context, "node": node, "player": None}
+        if cfg.play:
+            topics = bag_reader.bag_topics(self.bag)
+            topics.pop(cfg.ground_truth_topic, None)  # the node must not see the answers
+            ros["player"] = BagPlayer(node, topics)
+        else:  # best effort hears reliable and best-effort players alike; raw: stamps only
+            node.create_subscription(Image, cfg.image_topic, self._on_input,
+                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
+                                     raw=True)
         node.create_subscription(Image, cfg.depth_topic, self._on_depth, reliable)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        thread = threading.Thread(target=self._spin, args=(executor,), name="stream_eval", daemon=True)
+        thread = threading.Thread(target=self._spin, args=(executor,), name="bag_eval", daemon=True)
         ros.update(executor=executor, thread=thread)
         self._ros = ros
         thread.start()
@@ -217,14 +251,23 @@ class StreamEvaluator:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    @property
+    def skipped_topics(self) -> dict[str, str]:
+        """Bag topics the player cannot publish here (message package not installed)."""
+        player = self._ros["player"] if self._ros else None
+        return dict(player.skipped) if player is not None else {}
+
     # --- callbacks (executor thread) ---------------------------------------------------------
+    def _on_input(self, data: bytes) -> None:
+        self._events.put(("in", bag_reader.header_stamp_ns(data), time.monotonic()))
+
     def _on_depth(self, msg: Any) -> None:
         from depth_unet_ros.image_conversion import image_msg_to_array
 
         received_s = time.monotonic()
         depth_m = np.array(image_msg_to_array(msg), dtype=np.float32)  # copy off the message buffer
-        self._answers.put(((int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)),
-                           depth_m.reshape(depth_m.shape[:2]), received_s))
+        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        self._events.put(("out", stamp, depth_m.reshape(depth_m.shape[:2]), received_s))
 
     def _on_diagnostics(self, msg: Any) -> None:
         with self._diag_lock:
@@ -232,16 +275,21 @@ class StreamEvaluator:
                 self._diagnostics.add(values)
 
     # --- the stream --------------------------------------------------------------------------
+    def _image_subscribers(self) -> int:
+        ros, topic = self._ros, self.config.image_topic
+        if ros["player"] is not None:
+            return ros["player"].subscriber_count(topic)
+        return max(0, ros["node"].count_subscribers(topic) - 1)  # less our own listener
+
     def wait_for_node(self) -> None:
-        """Return once a node publishes the depth topic and subscribes to our camera; else raise
+        """Return once a node publishes the depth topic and subscribes to the images; else raise
         StreamTimeoutError with what the graph showed."""
         self.open()
-        cfg, ros = self.config, self._ros
-        start = time.monotonic()
+        cfg, start = self.config, time.monotonic()
         while True:
             self._abort_check()
-            depth_pubs = ros["node"].count_publishers(cfg.depth_topic)
-            image_subs = ros["image_pub"].get_subscription_count()
+            depth_pubs = self._ros["node"].count_publishers(cfg.depth_topic)
+            image_subs = self._image_subscribers()
             if depth_pubs > 0 and image_subs > 0:
                 return
             waited = time.monotonic() - start
@@ -249,123 +297,63 @@ class StreamEvaluator:
                 raise StreamTimeoutError(diagnose_no_node(waited, cfg, depth_pubs, image_subs))
             time.sleep(POLL_S)
 
-    def _messages(self, frame: RGBDFrame, stamp_ns: int) -> tuple[Any, Any]:
-        from std_msgs.msg import Header
-
-        from depth_unet_ros.image_conversion import array_to_image_msg
-
-        header = Header(frame_id=self.config.frame_id)
-        header.stamp.sec, header.stamp.nanosec = stamp_from_ns(stamp_ns)
-        height, width = frame.image.shape[:2]
-        image = array_to_image_msg(frame.image, "rgb8", header, self._ros["Image"], channels_first=False)
-        info = self._ros["CameraInfo"](**camera_info_values(frame.intrinsics, width, height))
-        info.header = header
-        return image, info
-
-    def _publish(self, image: Any, info: Any) -> float:
-        self._ros["info_pub"].publish(info)
-        sent_s = time.monotonic()
-        self._ros["image_pub"].publish(image)
-        return sent_s
-
-    def _warm_up(self, frame: RGBDFrame) -> float:
-        """Resend ``frame`` (unscored) until the node answers one copy; seconds it took.
-
-        Proves the whole path (our camera -> node -> our subscriber) before the clock starts, and
-        keeps the first inference (slow on every backend) out of the latency figures.
-        """
-        start = time.monotonic()
-        stamps: set[StampKey] = set()
-        next_send = start
+    def _warm_up(self) -> float:
+        """Resend the bag's first image under a stamp no frame has until the node answers it;
+        seconds it took. Proves the whole path before the clock starts and keeps the first
+        inference (slow on every backend) out of the latency figures."""
+        first = next(bag_reader.iter_raw_messages(self.bag, [self.config.image_topic]))
+        start = next_send = time.monotonic()
+        sent: set[int] = set()
         while True:
             self._abort_check()
             now = time.monotonic()
             if now - start > self.config.answer_timeout_s:
                 raise StreamTimeoutError(
                     f"the node on {self.config.depth_topic} was found but answered none of "
-                    f"{len(stamps)} frames sent to {self.config.image_topic} in "
+                    f"{len(sent)} frames sent to {self.config.image_topic} in "
                     f"{self.config.answer_timeout_s:.0f} s: see its log; a best-effort link of "
                     "large images needs FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in every process")
             if now >= next_send:
-                stamp_ns = time.time_ns()
-                image, info = self._messages(frame, stamp_ns)
-                stamps.add(stamp_from_ns(stamp_ns))
-                self._publish(image, info)
+                stamp = len(sent) + 1  # 1 ns, 2 ns, ... after 1970: in no real recording
+                self._ros["player"].publish(first._replace(
+                    data=bag_reader.with_header_stamp(first.data, stamp)))
+                sent.add(stamp)
                 next_send = now + WARMUP_PERIOD_S
             try:
-                key, _, _ = self._answers.get(timeout=POLL_S)
+                event = self._events.get(timeout=POLL_S)
             except queue.Empty:
                 continue
-            if key in stamps:
+            if event[0] == "out" and event[1] in sent:
                 return time.monotonic() - start
 
-    def run(self, frames: Iterable[RGBDFrame], stamps_ns: Iterable[int] | None = None,
-            on_scored: Callable[[ScoredFrame], None] | None = None) -> StreamResult:
-        """Stream ``frames`` at ``config.rate_hz`` through the node and score every answer.
+    def run(self, on_scored: Callable[[ScoredFrame], None] | None = None) -> StreamResult:
+        """Play (or await) the bag through the node and score every answer.
 
-        ``stamps_ns``: one header stamp per frame (e.g. a bag's); None = the wall clock at
-        publish. Waits for the node first (StreamTimeoutError when absent), and at the end for
-        late answers; every wait is bounded by the config's timeouts.
+        Waits for the node first (StreamTimeoutError when absent), and at the end for late
+        answers; every wait is bounded by the config's timeouts.
         """
         cfg = self.config
-        frame_iter: Iterator[RGBDFrame] = iter(frames)
-        first = next(frame_iter, None)
-        if first is None:
-            raise DatasetError("no frames to stream; check the dataset and --frames")
         self.wait_for_node()
-        warmup_s = self._warm_up(first)
-        self._drain_answers()  # late copies of the warm-up frame
+        warmup_s = self._warm_up() if cfg.play else 0.0
+        self._drain_events()  # late copies of the warm-up frame
         with self._diag_lock:
             self._diagnostics.mark_start()
-
-        pairer: StampPairer[RGBDFrame] = StampPairer()
-        answered: list[tuple[Any, np.ndarray, float]] = []  # (Pending, depth_m, latency_ms)
-        scoring = _Scoring(cfg.protocol, on_scored)
-        stamp_iter = iter(stamps_ns) if stamps_ns is not None else None
-        period_s = 1.0 / cfg.rate_hz
-        start_s = next_s = time.monotonic()
-        last_sent_s = start_s
-        for index, frame in enumerate(itertools.chain([first], frame_iter)):
-            stamp_ns = next(stamp_iter) if stamp_iter is not None else None
-            self._abort_check()
-            self._collect(pairer, answered, until_s=next_s)
-            if len(answered) >= cfg.max_unscored:
-                scoring.score(answered)
-            stamp = stamp_ns if stamp_ns is not None else time.time_ns()
-            image, info = self._messages(frame, stamp)
-            pending = pairer.add(stamp_from_ns(stamp), index, frame)  # before: a fast answer
-            last_sent_s = pending.sent_s = self._publish(image, info)  # finds it registered
-            next_s = max(next_s + period_s, time.monotonic())  # late: no burst to catch up
-        sent = index + 1
-        deadline = time.monotonic() + cfg.answer_timeout_s
-        while pairer.outstanding and time.monotonic() < deadline:
-            self._abort_check()
-            self._collect(pairer, answered, until_s=min(deadline, time.monotonic() + 0.2))
-        end_s = time.monotonic()
-        pairer.give_up()
+        session = _Session(self, on_scored)
+        if cfg.play:
+            session.play()
+        else:
+            session.listen()
+        session.finish()
         self._wait_for_final_diagnostics()
-        scoring.score(answered)
-        return self._result(scoring, pairer, sent, warmup_s, start_s, last_sent_s, end_s)
+        session.scoring.score(session.answered)
+        return self._result(session, warmup_s)
 
-    def _drain_answers(self) -> None:
+    def _drain_events(self) -> None:
         while True:
             try:
-                self._answers.get_nowait()
+                self._events.get_nowait()
             except queue.Empty:
                 return
-
-    def _collect(self, pairer: StampPairer, answered: list, until_s: float) -> None:
-        """Take answers until ``until_s`` (monotonic), pairing each with its frame."""
-        while True:
-            remaining = until_s - time.monotonic()
-            try:
-                key, depth_m, received_s = (self._answers.get(timeout=remaining) if remaining > 0
-                                            else self._answers.get_nowait())
-            except queue.Empty:
-                return
-            pending = pairer.match(key)
-            if pending is not None:
-                answered.append((pending, depth_m, (received_s - pending.sent_s) * 1e3))
 
     def _wait_for_final_diagnostics(self) -> None:
         with self._diag_lock:
@@ -379,25 +367,29 @@ class StreamEvaluator:
                     return
             time.sleep(POLL_S)
 
-    def _result(self, scoring: "_Scoring", pairer: StampPairer, sent: int, warmup_s: float,
-                start_s: float, last_sent_s: float, end_s: float) -> StreamResult:
+    def _result(self, session: "_Session", warmup_s: float) -> StreamResult:
+        scoring, pairer = session.scoring, session.pairer
         if scoring.averager.count == 0:
             raise StreamTimeoutError(
-                f"the node answered none of the {sent} frames with a scorable depth "
+                f"the node answered none of the {session.sent} frames with a scorable depth "
                 f"({len(scoring.latency_ms)} answers, {len(scoring.skipped)} without valid "
-                f"pixels) within {self.config.answer_timeout_s:.0f} s after the stream")
+                f"pixels); waited {self.config.answer_timeout_s:.0f} s after the stream")
         evaluation = EvaluationResult(
             num_images=scoring.averager.count, metrics=scoring.averager.mean(),
             per_image=scoring.averager.per_image, latency_ms=scoring.latency_ms,
             skipped=scoring.skipped)
+        span_s = session.last_sent_s - session.start_s
         with self._diag_lock:
             diag = self._diagnostics
             stats = StreamStats(
-                sent=sent, received=len(scoring.latency_ms), missing=len(pairer.missing),
-                unmatched=pairer.unmatched, rate_hz=self.config.rate_hz,
-                send_rate_hz=(sent - 1) / (last_sent_s - start_s) if last_sent_s > start_s else 0.0,
-                duration_s=end_s - start_s, warmup_s=warmup_s,
-                missing_names=[frame.name for frame in pairer.missing],
+                sent=session.sent, received=len(scoring.latency_ms), missing=len(pairer.missing),
+                unmatched=pairer.unmatched,
+                without_ground_truth=len(self.plan.image_stamps) - len(self.plan.scored),
+                rate_hz=self.plan.image_rate_hz * (self.config.replay.rate if self.config.play else 1.0),
+                send_rate_hz=(session.sent - 1) / span_s if span_s > 0 else 0.0,
+                duration_s=session.end_s - session.start_s, warmup_s=warmup_s,
+                player="depth-unet replay" if self.config.play else "external (e.g. ros2 bag play)",
+                missing_names=[frame_name_of(self.plan, s) for s in pairer.missing],
                 nan_fraction_mean=float(np.mean(scoring.nan_fractions)) if scoring.nan_fractions else 0.0,
                 node_inference_ms=latency_summary_ms(diag.inference_p50_ms),
                 node_latency_ms=latency_summary_ms(diag.node_latency_p50_ms),
@@ -405,11 +397,125 @@ class StreamEvaluator:
         return StreamResult(evaluation, stats)
 
 
+def frame_name_of(plan: BagPlan, stamp_ns: int) -> str:
+    """The name a bag frame gets in reports, the same as ``BagDataset`` gives it."""
+    return bag_reader.frame_name(plan.image_stamps.index(stamp_ns), stamp_ns)
+
+
+class _Session:
+    """One pass: which frames were sent, which answers came, which ground truth is waiting."""
+
+    def __init__(self, evaluator: StreamEvaluator, on_scored: Callable[[ScoredFrame], None] | None):
+        self.ev, self.cfg = evaluator, evaluator.config
+        self.index_of = {s: i for i, s in enumerate(evaluator.plan.image_stamps)}
+        self.pairer: StampPairer[int] = StampPairer()  # payload: the image stamp (ns)
+        self.truth: dict[int, bytes] = {}  # stamp -> serialized ground-truth Image, until scored
+        self.answered: list[tuple[Any, np.ndarray, float]] = []  # (Pending, depth_m, latency_ms)
+        self.scoring = _Scoring(self.cfg.protocol, on_scored, self.truth, evaluator.plan)
+        self.sent = 0
+        self.start_s = self.last_sent_s = self.end_s = time.monotonic()
+        self._given_up = 0
+
+    def _register(self, stamp: int, sent_s: float) -> None:
+        """An input frame went out (or arrived here) at ``sent_s``."""
+        if stamp not in self.ev.plan.scored:
+            return
+        try:
+            self.pairer.add(stamp_from_ns(stamp), self.index_of[stamp], stamp, sent_s)
+        except ValueError:  # played twice (a looping player): score its first pass only
+            return
+        if self.sent == 0:
+            self.start_s = sent_s
+        self.sent += 1
+        self.last_sent_s = sent_s
+
+    def _release_given_up(self) -> None:
+        for stamp in self.pairer.missing[self._given_up:]:
+            self.truth.pop(stamp, None)
+        self._given_up = len(self.pairer.missing)
+
+    def collect(self, until_s: float) -> bool:
+        """Handle events until ``until_s`` (monotonic); True if any arrived."""
+        got = False
+        while True:
+            remaining = until_s - time.monotonic()
+            try:
+                event = (self.ev._events.get(timeout=remaining) if remaining > 0
+                         else self.ev._events.get_nowait())
+            except queue.Empty:
+                break
+            got = True
+            if event[0] == "in":
+                self._register(event[1], event[2])
+                continue
+            _, stamp, depth_m, received_s = event
+            pending = self.pairer.match(stamp_from_ns(stamp))
+            if pending is not None:
+                self.end_s = received_s
+                self.answered.append((pending, depth_m, (received_s - pending.sent_s) * 1e3))
+        self._release_given_up()
+        if len(self.answered) >= self.cfg.max_unscored:
+            self.scoring.score(self.answered)
+        return got
+
+    def play(self) -> None:
+        """Our player publishes the bag; ground truth is kept as it streams past."""
+        player = self.ev._ros["player"]
+        truth_topic, image_topic = self.cfg.ground_truth_topic, self.cfg.image_topic
+
+        def before_publish(message: bag_reader.RawMessage, now_s: float) -> None:
+            self.ev._abort_check()
+            if message.topic == image_topic:
+                self._register(bag_reader.header_stamp_ns(message.data), now_s)
+            elif message.topic == truth_topic:
+                stamp = bag_reader.header_stamp_ns(message.data)
+                if stamp in self.ev.plan.scored:
+                    self.truth[stamp] = message.data
+
+        messages = bag_reader.iter_raw_messages(
+            self.ev.bag, [*player.topics, truth_topic],
+            start_offset_ns=int(self.cfg.replay.start_offset_s * 1e9))
+        player.play(messages, self.cfg.replay, before_publish=before_publish,
+                    wait=lambda until_s: self.collect(until_s))
+        deadline = time.monotonic() + self.cfg.answer_timeout_s
+        while self.pairer.outstanding and time.monotonic() < deadline:
+            self.ev._abort_check()
+            self.collect(min(deadline, time.monotonic() + 0.2))
+
+    def listen(self) -> None:
+        """Another player publishes: all ground truth is loaded first, then inputs and answers
+        are taken until every frame is in and answered, or nothing arrived for a while."""
+        for _, stamp, data in bag_reader.iter_stamped(self.ev.bag, self.cfg.ground_truth_topic):
+            if stamp in self.ev.plan.scored:
+                self.truth[stamp] = data
+        print(f"waiting for a player (e.g. ros2 bag play {self.ev.bag}) to publish "
+              f"{self.cfg.image_topic}, up to {self.cfg.answer_timeout_s:.0f} s", flush=True)
+        last_event = time.monotonic()
+        idle_limit = self.cfg.answer_timeout_s
+        while True:
+            self.ev._abort_check()
+            if self.collect(min(time.monotonic() + 0.2, last_event + idle_limit)):
+                last_event, idle_limit = time.monotonic(), self.cfg.idle_timeout_s
+            done = self.sent == len(self.ev.plan.scored) and not self.pairer.outstanding
+            if done or time.monotonic() - last_event > idle_limit:
+                break
+        if self.sent == 0:
+            raise StreamTimeoutError(
+                f"no image from the bag arrived on {self.cfg.image_topic} in "
+                f"{self.cfg.answer_timeout_s:.0f} s; start `ros2 bag play {self.ev.bag}` (same "
+                "ROS_DOMAIN_ID and FASTDDS_BUILTIN_TRANSPORTS), or drop --no-play")
+
+    def finish(self) -> None:
+        self.pairer.give_up()
+        self._release_given_up()
+
+
 class _Scoring:
     """Scores answers in stream order; ValueError (no valid pixel) skips a frame, as offline."""
 
-    def __init__(self, protocol: EvalProtocol, on_scored: Callable[[ScoredFrame], None] | None):
-        self.protocol, self.on_scored = protocol, on_scored
+    def __init__(self, protocol: EvalProtocol, on_scored: Callable[[ScoredFrame], None] | None,
+                 truth: dict[int, bytes], plan: BagPlan):
+        self.protocol, self.on_scored, self.truth, self.plan = protocol, on_scored, truth, plan
         self.averager = MetricAverager()
         self.latency_ms: list[float] = []
         self.skipped: list[str] = []
@@ -417,15 +523,22 @@ class _Scoring:
 
     def score(self, answered: list) -> None:
         for pending, depth_m, latency_ms in answered:
-            frame: RGBDFrame = pending.payload
+            stamp: int = pending.payload
+            name = bag_reader.frame_name(pending.index, stamp)
             self.latency_ms.append(latency_ms)
-            try:
-                metrics, nan_fraction = score_depth(depth_m, frame.depth_m, self.protocol)
-            except ValueError:
-                self.skipped.append(frame.name)
+            data = self.truth.pop(stamp, None)
+            if data is None:  # its ground truth comes later in the bag than we waited
+                self.skipped.append(name)
                 continue
-            self.averager.add(metrics, frame.name)
+            gt_m = bag_reader.depth_m_of(bag_reader.deserialize(data, bag_reader.IMAGE_TYPE))
+            try:
+                metrics, nan_fraction = score_depth(depth_m, gt_m, self.protocol)
+            except ValueError:
+                self.skipped.append(name)
+                continue
+            self.averager.add(metrics, name)
             self.nan_fractions.append(nan_fraction)
             if self.on_scored is not None:
-                self.on_scored(ScoredFrame(pending.index, frame, depth_m, metrics, latency_ms))
+                self.on_scored(ScoredFrame(pending.index, name, stamp, depth_m, gt_m, metrics,
+                                           latency_ms))
         answered.clear()

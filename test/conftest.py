@@ -49,3 +49,14 @@ def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny_model") / "tiny.onnx"
     export_onnx(build_model(config), path, ModelMetadata.for_model_config(config, "test: random weights"))
     return path
+
+
+@pytest.fixture(scope="session")
+def small_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rosbag2 (MCAP) of 5 held-out synthetic 640x480 frames at 10 Hz, as nyu-to-bag writes."""
+    from depth_unet_ros.bag_writer import write_bag
+    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+
+    frames = SyntheticIndoorDataset(5, seed=2000)
+    out = tmp_path_factory.mktemp("bags") / "synthetic5"
+    return write_bag((frames[i] for i in range(5)), out, rate_hz=10.0, progress=False)

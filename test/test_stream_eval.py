@@ -1,5 +1,5 @@
-"""Streaming evaluation: exact-stamp pairing and scoring without ROS, and the real node over DDS
-scoring exactly what offline evaluation of the same model on the same frames scores."""
+"""Streaming evaluation: exact-stamp pairing and scoring without ROS, and a bag replayed through
+the real node over DDS scoring exactly what offline evaluation of the same frames scores."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depth_unet_ros.metrics import evaluate_frame
-from depth_unet_ros.stream_eval import StreamConfig, camera_info_values, diagnose_no_node
+from depth_unet_ros.stream_eval import StreamConfig, diagnose_no_node
 from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            score_depth, stamp_from_ns, stamp_to_ns)
 
@@ -120,27 +120,16 @@ def test_the_no_node_diagnosis_names_domain_transport_and_topic():
     assert "remap" in diagnose_no_node(5.0, StreamConfig(), 1, 0, {})
 
 
-def test_camera_info_is_scaled_to_the_image_it_is_sent_with():
-    """K and P describe the published image size, even when the intrinsics were for another."""
-    from depth_unet_ros.datasets.base import NYU_INTRINSICS
-
-    values = camera_info_values(NYU_INTRINSICS, 320, 240)
-    k = NYU_INTRINSICS.scaled(320, 240)
-    assert (values["width"], values["height"]) == (320, 240)
-    assert values["k"] == [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
-    assert values["p"][:3] == [k.fx, 0.0, k.cx]
-
-
 # --- the real node over DDS --------------------------------------------------------------------
 @pytest.mark.ros
 @pytest.mark.slow
-def test_streaming_through_the_node_scores_what_offline_evaluation_scores(tiny_onnx_model, tmp_path,
-                                                                           monkeypatch):
-    """VGA frames published to a depth_node subprocess come back at input size and score within
-    1e-4 of evaluate_dataset on the same model and frames: transport and conversions are
+def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
+        tiny_onnx_model, small_bag, tmp_path, monkeypatch):
+    """A bag's VGA frames replayed to a depth_node subprocess come back at input size and score
+    within 1e-4 of evaluate_dataset on the same model and bag: transport and conversions are
     lossless, every frame is answered, latency is measured, /diagnostics are read."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.bag import BagDataset
     from depth_unet_ros.evaluation import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
     from depth_unet_ros.node_process import NodeProcess, node_command
@@ -149,17 +138,16 @@ def test_streaming_through_the_node_scores_what_offline_evaluation_scores(tiny_o
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # both processes
     monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)  # breaks LARGE_DATA
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
-    frames = [SyntheticIndoorDataset(5, seed=2000)[i] for i in range(5)]  # 480x640
-    offline = evaluate_dataset(load_estimator(tiny_onnx_model, "onnxruntime"), frames, progress=False)
+    offline = evaluate_dataset(load_estimator(tiny_onnx_model, "onnxruntime"),
+                               BagDataset(small_bag), progress=False)
 
     kept = []
-    config = StreamConfig(rate_hz=10.0, discovery_timeout_s=30.0, answer_timeout_s=20.0,
-                          diagnostics_wait_s=1.5)
+    config = StreamConfig(discovery_timeout_s=30.0, answer_timeout_s=20.0, diagnostics_wait_s=1.5)
     command = node_command(tiny_onnx_model, params={"diagnostics_period_s": 0.5})
     with NodeProcess(command, tmp_path / "node.log") as node:
-        with StreamEvaluator(config, abort_check=node.check_alive) as evaluator:
+        with StreamEvaluator(small_bag, config, abort_check=node.check_alive) as evaluator:
             start = time.monotonic()
-            result = evaluator.run(frames, on_scored=kept.append)
+            result = evaluator.run(on_scored=kept.append)
             took_s = time.monotonic() - start
         assert node.stop() == 0, node.log()
 
@@ -172,8 +160,10 @@ def test_streaming_through_the_node_scores_what_offline_evaluation_scores(tiny_o
         for name in offline.metrics:
             assert got[name] == pytest.approx(want[name], abs=1e-4), (got["name"], name)
     assert kept[0].depth_m.shape == (480, 640) and kept[0].index == 0
+    assert kept[0].gt_depth_m.shape == (480, 640)
     assert len(streamed.latency_ms) == 5 and all(0 < ms < 5000 for ms in streamed.latency_ms)
     assert stats.backend == "onnxruntime" and stats.node_dropped == 0
     assert stats.node_inference_ms["median"] is not None
-    assert 5.0 < stats.send_rate_hz < 12.0 and took_s < 25.0
+    assert stats.rate_hz == pytest.approx(10.0) and 5.0 < stats.send_rate_hz < 12.0
+    assert took_s < 25.0 and stats.player == "depth-unet replay"
     assert result.to_json_dict()["stream"]["received"] == 5

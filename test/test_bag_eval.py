@@ -1,0 +1,260 @@
+"""`depth-unet bag-eval` and `depth-unet replay` over a real DDS graph: replayed bags (ours and
+other tools') score as offline evaluation does, another player works the same, and every bad
+input ends with a clear message, within its time limit, with nothing written."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bag_helpers import write_foreign_bag
+from depth_unet_ros import bag_reader
+from depth_unet_ros.bag_eval import prepare_ros_environment
+from depth_unet_ros.cli import main
+from depth_unet_ros.metrics import METRIC_NAMES
+
+FOREIGN_TOPICS = ["--image-topic", "/cam/color/image_raw",
+                  "--ground-truth-topic", "/cam/aligned_depth/image_raw"]
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("depth-unet")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "depth_unet_ros.cli"]
+
+
+@pytest.fixture
+def ros_env(monkeypatch):
+    """bag-eval sets LARGE_DATA and drops the discovery range that disables it, for itself and
+    the node it starts; restore the test session's settings afterwards."""
+    pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
+    for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+
+
+def _offline(model: Path, bag: Path, *topics: str) -> dict:
+    from depth_unet_ros.datasets.bag import BagDataset
+    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.inference import load_estimator
+
+    dataset = BagDataset(bag, *topics) if topics else BagDataset(bag)
+    return evaluate_dataset(load_estimator(model, "onnxruntime"), dataset, progress=False).to_json_dict()
+
+
+def _assert_same_scores(streamed: dict, offline: dict) -> None:
+    assert [r["name"] for r in streamed["per_image"]] == [r["name"] for r in offline["per_image"]]
+    for name in METRIC_NAMES:
+        assert streamed["metrics"][name] == pytest.approx(offline["metrics"][name], abs=1e-4), name
+    for got, want in zip(streamed["per_image"], offline["per_image"]):
+        for name in METRIC_NAMES:
+            assert got[name] == pytest.approx(want[name], abs=1e-4), (got["name"], name)
+
+
+# --- no graph ----------------------------------------------------------------------------------
+def test_a_started_node_gets_large_data_a_private_domain_and_no_restricted_discovery():
+    """Starting its own node, the evaluation sets LARGE_DATA, picks a domain only when none is
+    set, and drops the discovery range that disables LARGE_DATA."""
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    notes = prepare_ros_environment(env, start_node=True, pid=205)
+    assert env == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA", "ROS_DOMAIN_ID": str(1 + 205 % 101)}
+    assert any("ROS_AUTOMATIC_DISCOVERY_RANGE" in n for n in notes)
+    env = {"ROS_DOMAIN_ID": "7", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+    prepare_ros_environment(env, start_node=True)
+    assert env == {"ROS_DOMAIN_ID": "7", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+
+
+def test_attaching_keeps_the_users_domain_and_discovery_settings():
+    """With --no-node nothing but the default transport changes: it must match the running node."""
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    notes = prepare_ros_environment(env, start_node=False)
+    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+    assert notes and "ROS_DOMAIN_ID" not in env
+
+
+def test_bad_bags_fail_at_once_and_write_nothing(small_bag, tmp_path, capsys):
+    """No expected topics, stamps that never match, a corrupt file, a folder that is no bag:
+    exit 1 naming the problem before any node starts, and no --out."""
+    out = tmp_path / "report"
+    assert main(["bag-eval", str(small_bag), "--image-topic", "/cam/x", "--out", str(out)]) == 1
+    assert "/cam/x" in capsys.readouterr().err
+    frames = [f for _, f in zip(range(2), __import__(
+        "depth_unet_ros.datasets.synthetic", fromlist=["x"]).SyntheticIndoorDataset(2, 5, 48, 64))]
+    shifted = write_foreign_bag(tmp_path / "shifted", frames, depth_stamp_shift_ns=5)
+    assert main(["bag-eval", str(shifted), *FOREIGN_TOPICS, "--out", str(out)]) == 1
+    assert "exact header stamp" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for path in small_bag.iterdir():
+        data = path.read_bytes()
+        (corrupt / path.name.replace(small_bag.name, "corrupt")).write_bytes(
+            data if path.suffix == ".yaml" else data[: len(data) // 3])
+    (corrupt / "metadata.yaml").write_text((small_bag / "metadata.yaml").read_text().replace(
+        small_bag.name, "corrupt"))
+    assert main(["bag-eval", str(corrupt), "--out", str(out)]) == 1
+    assert "corrupt" in capsys.readouterr().err
+    assert main(["bag-eval", str(tmp_path), "--out", str(out)]) == 1
+    assert "metadata.yaml" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_existing_report_or_json_is_refused_without_overwrite(small_bag, tmp_path, capsys):
+    """report.md in --out, or an existing --json file: exit 1 saying --overwrite, files kept."""
+    (tmp_path / "report.md").write_text("old\n")
+    assert main(["bag-eval", str(small_bag), "--out", str(tmp_path)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    json_path = tmp_path / "old.json"
+    json_path.write_text("{}")
+    assert main(["bag-eval", str(small_bag), "--out", str(tmp_path / "new"),
+                 "--json", str(json_path)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert json_path.read_text() == "{}" and (tmp_path / "report.md").read_text() == "old\n"
+
+
+# --- over DDS ----------------------------------------------------------------------------------
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_foreign_bag_evaluates_like_offline_and_writes_the_report(tiny_onnx_model, tmp_path, ros_env):
+    """sqlite3, bgr8, 16UC1 millimetres, depth recorded before the image, other topic names and
+    frame id: bag-eval scores every frame within 1e-4 of `evaluate` on the same bag, and writes
+    the report, the figures, the comparisons and --json (DESIGN's layout)."""
+    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+
+    synthetic = SyntheticIndoorDataset(4, seed=2000)
+    bag = write_foreign_bag(tmp_path / "realsense", [synthetic[i] for i in range(4)])
+    out, json_path = tmp_path / "report", tmp_path / "metrics_copy.json"
+    code = main(["bag-eval", str(bag), *FOREIGN_TOPICS, "--model", str(tiny_onnx_model),
+                 "--rate", "0.5", "--out", str(out), "--json", str(json_path)])
+    assert code == 0
+    streamed = json.loads(json_path.read_text())
+    assert streamed == json.loads((out / "metrics.json").read_text())
+    assert {"num_images", "metrics", "per_image"} <= set(streamed) and streamed["num_images"] == 4
+    assert streamed["stream"]["missing"] == 0 and streamed["stream"]["unmatched"] == 0
+    _assert_same_scores(streamed, _offline(tiny_onnx_model, bag, "/cam/color/image_raw",
+                                           "/cam/aligned_depth/image_raw", "/cam/color/camera_info"))
+    for name in ("report.md", "latency_hist.png", "error_vs_depth.png", "depth_node.log"):
+        assert (out / name).stat().st_size > 0, name
+    assert len(list((out / "comparisons").glob("*.png"))) == 4
+    assert "| 00003@" in (out / "report.md").read_text()  # the per-frame table
+
+
+def _silent_node(stop: threading.Event, ready: threading.Event) -> None:
+    """A node that takes the camera and offers /depth/image but never publishes a depth."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    context = Context()
+    rclpy.init(args=[], context=context)
+    node = rclpy.create_node("silent_depth_node", context=context)
+    node.create_subscription(Image, "/camera/image_raw", lambda msg: None, 1)
+    node.create_publisher(Image, "/depth/image", 1)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    ready.set()
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_node_that_never_answers_times_out_with_a_diagnosis(small_bag, tmp_path, capsys, ros_env):
+    """Attached to a node that subscribes but never answers: exit 1 within --timeout plus start-up,
+    saying it answered nothing; and with no node at all, the graph diagnosis. Nothing written."""
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=_silent_node, args=(stop, ready), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        start = time.monotonic()
+        code = main(["bag-eval", str(small_bag), "--no-node", "--timeout", "3",
+                     "--out", str(tmp_path / "out")])
+        took_s = time.monotonic() - start
+    finally:
+        stop.set()
+        thread.join(5)
+    err = capsys.readouterr().err
+    assert code == 1 and "answered none" in err, err
+    assert took_s < 15.0 and not (tmp_path / "out").exists()
+    code = main(["bag-eval", str(small_bag), "--no-node", "--timeout", "2",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "no depth_node publishing /depth/image after 2 s" in err
+    assert "ROS_DOMAIN_ID" in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag, tmp_path, ros_env):
+    """bag-eval --no-play scores what `depth-unet replay` (a separate process, as `ros2 bag play`
+    would be) publishes, frame for frame as offline evaluation does."""
+    out = tmp_path / "report"
+    env = dict(os.environ)
+    evaluator = subprocess.Popen(_cli() + ["bag-eval", str(small_bag), "--no-play", "--model",
+                                           str(tiny_onnx_model), "--idle-timeout", "3",
+                                           "--out", str(out)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        player = subprocess.run(_cli() + ["replay", str(small_bag), "--rate", "0.5",
+                                          "--exclude", "/camera/depth/ground_truth",
+                                          "--wait-for", "/camera/image_raw", "--delay", "2"],
+                                capture_output=True, text=True, timeout=90, env=env)
+        assert player.returncode == 0, player.stdout + player.stderr
+        assert "published 10 messages on 2 topics" in player.stdout
+        output, _ = evaluator.communicate(timeout=90)
+    finally:
+        evaluator.kill()
+    assert evaluator.returncode == 0, output
+    streamed = json.loads((out / "metrics.json").read_text())
+    assert streamed["stream"]["sent"] == 5 and streamed["stream"]["received"] == 5
+    assert streamed["stream"]["player"].startswith("external")
+    _assert_same_scores(streamed, _offline(tiny_onnx_model, small_bag))
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_replay_publishes_the_recorded_bytes_on_the_recorded_schedule(small_bag, ros_env):
+    """Every image arrives byte for byte as recorded, and at rate 2 the 0.4 s of the bag take
+    about 0.2 s (never faster than the schedule)."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    recorded = [m.data for m in bag_reader.iter_raw_messages(small_bag, ["/camera/image_raw"])]
+    got: list[tuple[float, bytes]] = []
+    context = Context()
+    rclpy.init(args=[], context=context)
+    node = rclpy.create_node("replay_probe", context=context)
+    node.create_subscription(Image, "/camera/image_raw", lambda d: got.append((time.monotonic(), d)),
+                             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=lambda: executor.spin(), daemon=True)
+    spinner.start()
+    try:
+        player = subprocess.run(_cli() + ["replay", str(small_bag), "--rate", "2",
+                                          "--wait-for", "/camera/image_raw", "--delay", "1"],
+                                capture_output=True, text=True, timeout=60)
+        deadline = time.monotonic() + 5
+        while len(got) < len(recorded) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        executor.shutdown(timeout_sec=2)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert player.returncode == 0, player.stdout + player.stderr
+    assert [data for _, data in got] == recorded
+    span_s = got[-1][0] - got[0][0]
+    assert 0.18 < span_s < 1.0, span_s
+    assert np.all(np.diff([t for t, _ in got]) > 0.03)  # 0.1 s apart in the bag: 0.05 s at 2x

@@ -1,4 +1,5 @@
-"""RGB-D frames <-> rosbag2 (MCAP or sqlite3) with the rosbags library; no rclpy.
+"""RGB-D frames -> rosbag2 (MCAP or sqlite3) with the rosbags library; no rclpy. Reading is in
+``bag_reader`` and ``datasets.bag``.
 
 A bag holds, per frame, ``/camera/image_raw`` (rgb8), ``/camera/camera_info`` and
 ``/camera/depth/ground_truth`` (32FC1 metres, NaN where invalid) with one shared header stamp,
@@ -19,20 +20,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Protocol
 
 import numpy as np
 
+from depth_unet_ros.bag_reader import (CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, IMAGE_TOPIC,  # noqa: F401
+                                       IMAGE_TYPE)
+from depth_unet_ros.bag_reader import GROUND_TRUTH_TOPIC as DEPTH_TOPIC
 from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
 from depth_unet_ros.errors import DatasetError, DepthUnetError
 from depth_unet_ros.rotations import (LINK_FROM_OPTICAL, link_rotation,
                                       quaternion_xyzw_to_rotation, rotation_to_quaternion_xyzw)
 
-IMAGE_TOPIC = "/camera/image_raw"
-CAMERA_INFO_TOPIC = "/camera/camera_info"
-DEPTH_TOPIC = "/camera/depth/ground_truth"
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DEFAULT_FRAME_ID = "camera_rgb_optical_frame"
 POSE_TOPIC = "/camera/pose"
 TF_TOPIC = "/tf"
@@ -291,65 +290,3 @@ def write_bag(frames: Iterable[RGBDFrame], out: str | os.PathLike, storage: str 
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return out
-
-
-def _image_rgb(msg: Any) -> np.ndarray:
-    from depth_unet_ros.image_conversion import image_msg_to_array
-    from depth_unet_ros.preprocessing import to_rgb
-
-    return np.array(to_rgb(image_msg_to_array(msg), msg.encoding))  # own copy, (H, W, 3)
-
-
-def _depth_m(msg: Any) -> np.ndarray:
-    """32FC1 metres or 16UC1 millimetres -> (H, W) float32 metres, 0 = invalid (RGBDFrame's rule)."""
-    from depth_unet_ros.image_conversion import image_msg_to_array
-
-    raw = image_msg_to_array(msg)
-    if msg.encoding == "32FC1":
-        depth = raw.astype(np.float32)
-    elif msg.encoding in ("16UC1", "mono16"):
-        depth = raw.astype(np.float32) / 1000.0
-    else:
-        raise DepthUnetError(f"ground-truth depth has encoding {msg.encoding!r}; expected 32FC1 "
-                             "(metres) or 16UC1 (millimetres)")
-    return np.where(np.isfinite(depth) & (depth > 0), depth, 0).astype(np.float32)
-
-
-def _intrinsics(msg: Any) -> Intrinsics:
-    k = [float(v) for v in msg.k]
-    return Intrinsics(fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width),
-                      height=int(msg.height))
-
-
-def read_bag_frames(path: str | os.PathLike, image_topic: str = IMAGE_TOPIC,
-                    camera_info_topic: str = CAMERA_INFO_TOPIC, depth_topic: str = DEPTH_TOPIC,
-                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Intrinsics]]:
-    """(stamp_ns, rgb (H, W, 3) uint8, depth_m (H, W) float32 with 0 = invalid, intrinsics).
-
-    Image, camera info and ground truth are paired by exact header stamp; a stamp that lacks
-    one of the three is skipped. Works on MCAP and sqlite3 bags (rosbags' AnyReader).
-    """
-    from rosbags.highlevel import AnyReader
-
-    path = Path(path)
-    if not (path / "metadata.yaml").is_file():
-        raise DatasetError(f"{path} is not a rosbag2 folder (no metadata.yaml); pass the folder "
-                           "that `depth-unet nyu-to-bag` or `ros2 bag record` wrote")
-    topics = {image_topic: "image", camera_info_topic: "info", depth_topic: "depth"}
-    with AnyReader([path], default_typestore=make_typestore()) as reader:
-        conns = [c for c in reader.connections if c.topic in topics]
-        missing = set(topics) - {c.topic for c in conns}
-        if missing:
-            raise DatasetError(f"bag {path} lacks topic(s) {', '.join(sorted(missing))}; it has "
-                               f"{', '.join(sorted({c.topic for c in reader.connections}))}")
-        pending: dict[int, dict[str, Any]] = {}
-        for conn, _, raw in reader.messages(connections=conns):
-            msg = reader.deserialize(raw, conn.msgtype)
-            stamp = int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
-            kind = topics[conn.topic]
-            parts = pending.setdefault(stamp, {})
-            parts[kind] = (_image_rgb(msg) if kind == "image" else
-                           _depth_m(msg) if kind == "depth" else _intrinsics(msg))
-            if len(parts) == 3:
-                del pending[stamp]
-                yield stamp, parts["image"], parts["depth"], parts["info"]

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from depth_unet_ros import bag_writer as bw
+from depth_unet_ros.datasets.bag import read_bag_frames
 from depth_unet_ros.cli import main
 from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
 from depth_unet_ros.datasets.folder import FolderDataset, write_folder_frame
@@ -40,7 +41,7 @@ def test_bag_round_trips_frames_pixel_for_pixel(folder_data, tmp_path, storage):
     out = tmp_path / f"bag_{storage}"
     assert _convert(folder_data, out, "--storage", storage, "--rate", "5") == 0
     dataset = FolderDataset(folder_data)
-    got = list(bw.read_bag_frames(out))
+    got = list(read_bag_frames(out))
     assert len(got) == len(dataset) == 4
     for i, (stamp, rgb, depth_m, k) in enumerate(got):
         assert stamp == bw.START_NS + i * 200_000_000  # 1 / 5 Hz apart
@@ -107,7 +108,7 @@ def test_mat_split_and_raw_depth_reach_the_bag(tmp_path):
     out = tmp_path / "bag"
     assert _convert(mat, out, "--splits", str(splits), "--split", "test", "--depth", "raw") == 0
     expected = NyuLabeledDataset(mat, splits, split="test", depth="raw")
-    got = list(bw.read_bag_frames(out))
+    got = list(read_bag_frames(out))
     assert len(got) == 2
     for (_, rgb, depth_m, k), i in zip(got, (0, 1)):
         np.testing.assert_array_equal(rgb, expected[i].image)
@@ -123,7 +124,7 @@ def test_existing_out_is_refused_unless_overwrite(folder_data, tmp_path, capsys)
     assert _convert(folder_data, out) == 1
     assert "--overwrite" in capsys.readouterr().err and (out / "keep.txt").is_file()
     assert _convert(folder_data, out, "--overwrite", "--limit", "2") == 0
-    assert not (out / "keep.txt").exists() and len(list(bw.read_bag_frames(out))) == 2
+    assert not (out / "keep.txt").exists() and len(list(read_bag_frames(out))) == 2
 
 
 @pytest.mark.parametrize("error", [DatasetError, KeyboardInterrupt])
@@ -184,7 +185,7 @@ def test_reader_accepts_bgr8_mono8_and_16uc1_millimetres(tmp_path):
             for topic, msg in ((bw.DEPTH_TOPIC, depth), (bw.IMAGE_TOPIC, image),
                                (bw.CAMERA_INFO_TOPIC, bw.camera_info_to_ros(ts, K, header))):
                 writer.write(conns[topic], t, ts.serialize_cdr(msg, msg.__msgtype__))
-    (_, rgb0, d0, _), (_, rgb1, _, _) = bw.read_bag_frames(out)
+    (_, rgb0, d0, _), (_, rgb1, _, _) = read_bag_frames(out)
     np.testing.assert_array_equal(rgb0, rgb)
     np.testing.assert_array_equal(rgb1, np.repeat(rgb[..., :1], 3, axis=2))
     np.testing.assert_allclose(d0, depth_mm / 1000.0, rtol=1e-6)
@@ -226,7 +227,7 @@ def test_poses_round_trip_through_pose_tf_and_tf_static(walk, tmp_path, storage,
     seq, frames, poses = walk
     out = bw.write_bag(frames, tmp_path / "bag", storage=storage, rate_hz=30.0, poses=poses,
                        compress=compress, progress=False)
-    got = list(bw.read_bag_frames(out))
+    got = list(read_bag_frames(out))
     assert [g[0] for g in got] == [seq.stamp_ns(i) for i in range(4)]
     for (_, rgb, depth, _), frame in zip(got, frames):
         np.testing.assert_array_equal(rgb, frame.image)
@@ -272,7 +273,7 @@ def test_mcap_compression_is_chunk_zstd_and_reads_back(walk, tmp_path):
     assert info["compression_mode"] == "" and info["storage_identifier"] == "mcap"
     assert b"zstd" in (packed / "packed.mcap").read_bytes()
     assert (packed / "packed.mcap").stat().st_size < 0.9 * (plain / "plain.mcap").stat().st_size
-    for (_, rgb, depth, _), frame in zip(bw.read_bag_frames(packed), frames):
+    for (_, rgb, depth, _), frame in zip(read_bag_frames(packed), frames):
         np.testing.assert_array_equal(rgb, frame.image)
         np.testing.assert_array_equal(depth, frame.depth_m)
 
@@ -283,7 +284,7 @@ def test_depth_in_millimetres_reads_back_to_half_a_millimetre(walk, tmp_path):
     out = bw.write_bag(frames, tmp_path / "bag", depth_encoding="16UC1", progress=False)
     (t, msg), *_ = _messages(out, bw.DEPTH_TOPIC)
     assert (msg.encoding, msg.step) == ("16UC1", 2 * 80)
-    for (_, _, depth, _), frame in zip(bw.read_bag_frames(out), frames):
+    for (_, _, depth, _), frame in zip(read_bag_frames(out), frames):
         assert np.abs(depth - frame.depth_m).max() <= 0.0005 + 1e-6
     from depth_unet_ros.errors import DepthUnetError
 

@@ -207,12 +207,13 @@ def test_synth_handheld_bag_with_poses(tmp_path):
     from rosbags.highlevel import AnyReader
 
     from depth_unet_ros import bag_writer as bw
+    from depth_unet_ros.datasets.bag import read_bag_frames
 
     bag = tmp_path / "bag"
     assert main(["synth", "--handheld", "--bag", str(bag), "--frames", "2", "--seed", "2",
                  "--height", "48", "--width", "64", "--compress", "--storage", "sqlite3"]) == 0
     seq = HandheldSequence(2, seed=2, height=48, width=64)
-    frames = list(bw.read_bag_frames(bag))
+    frames = list(read_bag_frames(bag))
     assert [f[0] for f in frames] == [seq.stamp_ns(0), seq.stamp_ns(1)]
     np.testing.assert_array_equal(frames[1][1], seq[1].image)
     with AnyReader([bag], default_typestore=bw.make_typestore()) as reader:

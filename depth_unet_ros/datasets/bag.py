@@ -12,6 +12,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from depth_unet_ros import bag_reader
 from depth_unet_ros.datasets.base import NYU_INTRINSICS, Intrinsics, RGBDFrame
 from depth_unet_ros.errors import DatasetError
@@ -48,6 +50,11 @@ class BagDataset:
 
     def __len__(self) -> int:
         return len(self._frames)
+
+    @property
+    def stamps_ns(self) -> list[int]:
+        """The header stamp of each frame, in order."""
+        return [stamp for _, stamp in self._frames]
 
     def __getitem__(self, index: int) -> RGBDFrame:
         if not 0 <= index < len(self._frames):
@@ -104,3 +111,15 @@ class BagDataset:
             k = k.scaled(image.shape[1], image.shape[0])
         return RGBDFrame(image=image, depth_m=entry["depth"], intrinsics=k,
                          name=bag_reader.frame_name(position, stamp))
+
+
+def read_bag_frames(path: str | os.PathLike, image_topic: str = bag_reader.IMAGE_TOPIC,
+                    camera_info_topic: str = bag_reader.CAMERA_INFO_TOPIC,
+                    depth_topic: str = bag_reader.GROUND_TRUTH_TOPIC,
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Intrinsics]]:
+    """(stamp_ns, rgb (H, W, 3) uint8, depth_m (H, W) float32 with 0 = invalid, intrinsics) of
+    every frame of a bag, in order: the BagDataset frames with their stamps."""
+    dataset = BagDataset(path, image_topic, depth_topic, camera_info_topic)
+    for index, stamp in enumerate(dataset.stamps_ns):
+        frame = dataset[index]
+        yield stamp, frame.image, frame.depth_m, frame.intrinsics

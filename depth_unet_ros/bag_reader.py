@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from contextlib import contextmanager
 from functools import lru_cache
 from dataclasses import dataclass
@@ -103,7 +104,11 @@ def open_bag(path: str | os.PathLike) -> Iterator[Any]:
             raise _unreadable(path, exc) from exc
         raise
     finally:
-        reader.close()
+        try:
+            reader.close()
+        except ImportError:  # a reader left open until interpreter exit cannot import any more
+            if not sys.is_finalizing():
+                raise
 
 
 def bag_topics(path: str | os.PathLike) -> dict[str, TopicInfo]:

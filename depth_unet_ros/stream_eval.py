@@ -27,7 +27,7 @@ from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
 from depth_unet_ros.errors import DatasetError, DepthUnetError
 from depth_unet_ros.evaluation import EvaluationResult
 from depth_unet_ros.metrics import EvalProtocol, MetricAverager
-from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampKey, StampPairer,
+from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer,
                                            diagnostics_of, latency_summary_ms, score_depth,
                                            stamp_from_ns)
 

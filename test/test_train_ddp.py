@@ -33,7 +33,8 @@ RANK_SCRIPT = textwrap.dedent("""
 
 
 def tiny_overrides(run_dir: Path) -> list[str]:
-    return [f"run.out_dir={run_dir}", "run.tensorboard=false", "run.progress=false",
+    return [f"run.out_dir={run_dir}", "run.device=cpu",  # gloo on CPU, also where a GPU exists
+            "run.tensorboard=false", "run.progress=false",
             "data.synthetic_train_frames=16", "data.synthetic_val_frames=4",
             "optim.batch_size=2", "optim.epochs=2", "data.num_workers=0", "optim.warmup_steps=2"]
 

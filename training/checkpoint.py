@@ -87,10 +87,11 @@ def capture_rng_state() -> dict[str, Any]:
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of capture_rng_state."""
+    """Inverse of capture_rng_state. The state may have been loaded onto the training device
+    (a resume on CUDA maps every tensor there), so each tensor comes back to the host first."""
     torch.set_rng_state(state["torch"].cpu())
     np_state = state["numpy"]
-    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32),
+    np.random.set_state((np_state["kind"], np_state["keys"].cpu().numpy().astype(np.uint32),
                          np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
     version, py_state, gauss_next = state["python"]
     random.setstate((version, tuple(py_state), gauss_next))

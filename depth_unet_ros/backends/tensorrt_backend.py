@@ -41,10 +41,14 @@ def tensorrt_unavailable_reason() -> str | None:
         import tensorrt  # noqa: F401
     except ImportError:
         return "the tensorrt Python package is not installed"
+    except Exception as exc:  # a broken install (missing libnvinfer, ...) must not break `auto`
+        return f"the tensorrt Python package does not load ({type(exc).__name__}: {exc})"
     try:
         cudart = _import_cudart()
     except ImportError:
         return "cuda-python is not installed (pip install cuda-python matching your CUDA)"
+    except Exception as exc:
+        return f"cuda-python does not load ({type(exc).__name__}: {exc})"
     err, count = cudart.cudaGetDeviceCount()
     if err != cudart.cudaError_t.cudaSuccess or count == 0:
         return f"no CUDA GPU is visible ({err})"

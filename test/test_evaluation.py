@@ -310,3 +310,24 @@ def test_evaluation_result_latency_summary():
     result = EvaluationResult(2, {}, latency_ms=[float(v) for v in range(1, 11)])
     assert result.latency_summary() == {"median": 5.5, "p90": pytest.approx(9.1)}
     assert EvaluationResult(0, {}).latency_summary() == {"median": None, "p90": None}
+
+
+def test_cli_with_a_real_onnx_model_scores_the_real_nyu_samples(tmp_path, tiny_onnx_model):
+    """No stand-ins: `evaluate` loads an exported ONNX model with ONNX Runtime, reads the real
+    NYU folder, writes DESIGN's JSON, and its numbers equal evaluate_dataset's on the same data."""
+    if not NYU_SAMPLES.is_dir():
+        pytest.skip(f"{NYU_SAMPLES} not present")
+    from depth_unet_ros.datasets import open_dataset
+    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.inference import load_estimator
+
+    out = tmp_path / "real.json"
+    assert _evaluate("--model", str(tiny_onnx_model), "--data", str(NYU_SAMPLES),
+                     "--backend", "onnxruntime", "--json", str(out), "--no-progress") == 0
+    data = json.loads(out.read_text())
+    assert set(data) >= {"num_images", "metrics", "per_image"}
+    assert data["num_images"] == 4 and len(data["per_image"]) == 4
+    direct = evaluate_dataset(load_estimator(tiny_onnx_model, "onnxruntime"),
+                              open_dataset(NYU_SAMPLES), progress=False)
+    for name, value in direct.metrics.items():
+        assert data["metrics"][name] == pytest.approx(value, abs=1e-9), name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -18,16 +19,22 @@ def _run(script: str, *args: str, timeout_s: float) -> subprocess.CompletedProce
 
 @pytest.mark.slow
 def test_backend_benchmark_measures_every_preset_and_backend(tmp_path: Path) -> None:
-    """--quick gives one row per preset x backend x threads, with GMACs and positive latencies."""
+    """--quick gives one row per preset x backend x threads and a positive unet-small vs fastdepth ratio per backend."""
     out = tmp_path / "backends.json"
     result = _run("bench_backends.py", "--quick", "--threads", "1", "--json", str(out), timeout_s=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    rows = report["results"]
     assert {(r["preset"], r["backend"]) for r in rows} >= {
         (p, b) for p in ("unet-small", "fastdepth") for b in ("onnxruntime", "torch")}
     for row in rows:
         assert row["gmacs"] > 0 and row["median_ms"] > 0 and row["p90_ms"] >= row["median_ms"]
     assert "| preset |" in result.stdout  # the Markdown table the README quotes
+    # The default-vs-FastDepth speed-up, one per backend; its size is not checked (quick inputs are tiny).
+    ratios = {(r["input"], r["threads"], r["backend"]): r["speedup"] for r in report["ratios"]}
+    assert set(ratios) == {("96x128", 1, b) for b in ("onnxruntime", "torch")}
+    assert all(math.isfinite(v) and v > 0 for v in ratios.values()), ratios
+    assert "unet-small vs fastdepth" in result.stdout
 
 
 @pytest.mark.slow

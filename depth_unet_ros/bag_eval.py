@@ -99,9 +99,9 @@ def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
                   if environ.get(k, "") not in ("", "0", "SUBNET", "DEFAULT")]
     if not start_node:
         if large_data and restricted:
-            notes.append(f"note: {', '.join(restricted)} with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA "
-                         "loses best-effort VGA frames on rmw_fastrtps; if nothing arrives, unset it "
-                         "for the node and for this command")
+            notes.append(f"note: {', '.join(restricted)} with FASTDDS_BUILTIN_TRANSPORTS="
+                         "LARGE_DATA loses best-effort VGA frames on rmw_fastrtps; if nothing "
+                         "arrives, unset it for the node and for this command")
         return notes
     if "ROS_DOMAIN_ID" not in environ:
         environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() if pid is None else pid) % 101)  # 1..101
@@ -203,7 +203,8 @@ def evaluate_and_report(job: Evaluation) -> Any:
                    else "attached (--no-node)",
                    "player": result.stats.player,
                    "DDS": f"ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, "
-                          f"FASTDDS_BUILTIN_TRANSPORTS={os.environ.get('FASTDDS_BUILTIN_TRANSPORTS')}",
+                          "FASTDDS_BUILTIN_TRANSPORTS="
+                          f"{os.environ.get('FASTDDS_BUILTIN_TRANSPORTS')}",
                    **evaluator_notes}
         report.write_metrics_json(stage / report.METRICS_NAME, data)
         (stage / report.REPORT_NAME).write_text(report.render_report(
@@ -245,10 +246,12 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
     """Start the node (unless attaching), stream, stop it; (result, kept frames, errors, notes)."""
     from depth_unet_ros.node_process import NodeProcess, node_command
     from depth_unet_ros.report import ErrorByDepth
-    from depth_unet_ros.stream_eval import BagPlan, StreamEvaluator
+    from depth_unet_ros.stream_eval import StreamEvaluator
+    from depth_unet_ros.stream_results import BagPlan
 
     cfg = job.config
-    plan = BagPlan.of(job.bag, cfg)  # a bag that cannot be scored fails before anything starts
+    # a bag that cannot be scored fails here, before a node starts or a file is written
+    plan = BagPlan.of(job.bag, cfg.image_topic, cfg.ground_truth_topic)
     count = len(plan.scored)
     keep = {round(i * (count - 1) / max(NUM_COMPARISONS - 1, 1))
             for i in range(min(NUM_COMPARISONS, count))}
@@ -273,7 +276,8 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
         evaluator = StreamEvaluator(job.bag, cfg, abort_check=node.check_alive if node else None,
                                     plan=plan)
         with evaluator:
-            print(f"waiting for depth_node on {cfg.depth_topic} (up to {cfg.discovery_timeout_s:g} s)")
+            print(f"waiting for depth_node on {cfg.depth_topic} "
+                  f"(up to {cfg.discovery_timeout_s:g} s)")
             evaluator.wait_for_node()
             skipped = evaluator.skipped_topics
             if skipped:
@@ -321,7 +325,8 @@ def _print_summary(result: Any, model_label: str, format_metric_table: Any) -> N
     print(format_metric_table({model_label: evaluation.metrics}))
     print(f"end-to-end latency (image published -> depth received): median "
           f"{ms(latency['median'])}, p90 {ms(latency['p90'])}")
-    print(f"node inference ({stats.backend or 'backend unknown'}): median {ms(inference.get('median'))}")
+    print(f"node inference ({stats.backend or 'backend unknown'}): "
+          f"median {ms(inference.get('median'))}")
     dropped = "unknown (no /diagnostics)" if stats.node_dropped is None else stats.node_dropped
     print(f"frames: sent {stats.sent}, answered {stats.received}, missing {stats.missing} "
           f"(node dropped {dropped}); {stats.send_rate_hz:.1f} Hz played, "

@@ -123,7 +123,8 @@ def bag_topics(path: str | os.PathLike) -> dict[str, TopicInfo]:
         return topics
 
 
-def require_topics(path: str | os.PathLike, wanted: dict[str, tuple[str, str]]) -> dict[str, TopicInfo]:
+def require_topics(path: str | os.PathLike,
+                   wanted: dict[str, tuple[str, str]]) -> dict[str, TopicInfo]:
     """Check that the bag has each wanted topic with the right type; raise a DatasetError that
     lists what the bag has and the option to pass otherwise.
 
@@ -222,7 +223,8 @@ def depth_m_of(msg: Any) -> np.ndarray:
 
     raw = image_msg_to_array(msg)
     if raw.ndim == 3 and raw.shape[2] != 1:
-        raise DatasetError(f"ground-truth depth must have one channel, got encoding {msg.encoding!r}")
+        raise DatasetError("ground-truth depth must have one channel, got encoding "
+                           f"{msg.encoding!r}")
     raw = raw.reshape(raw.shape[:2])
     if msg.encoding == "32FC1":
         depth = raw.astype(np.float32)

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,12 +24,13 @@ import numpy as np
 
 from depth_unet_ros import bag_reader
 from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
-from depth_unet_ros.errors import DatasetError, DepthUnetError
+from depth_unet_ros.errors import DepthUnetError
 from depth_unet_ros.evaluation import EvaluationResult
-from depth_unet_ros.metrics import EvalProtocol, MetricAverager
-from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer,
-                                           diagnostics_of, latency_summary_ms, score_depth,
-                                           stamp_from_ns)
+from depth_unet_ros.metrics import EvalProtocol
+from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
+                                           latency_summary_ms, stamp_from_ns)
+from depth_unet_ros.stream_results import (BagPlan, ScoredFrame, Scoring, StreamResult,
+                                           StreamStats, frame_name_of)
 
 WARMUP_PERIOD_S = 0.5  # resend period of the warm-up frame (discovery races, best-effort loss)
 POLL_S = 0.05
@@ -67,57 +68,6 @@ class StreamConfig:
             "/depth/image") else ""
 
 
-@dataclass
-class StreamStats:
-    """How the stream went: counts, rates, and what the node's /diagnostics said."""
-
-    sent: int = 0  # frames with ground truth that were played (or that arrived here)
-    received: int = 0  # answers paired with a frame of this stream
-    missing: int = 0  # frames never answered (dropped by the node, or late)
-    unmatched: int = 0  # answers with a stamp the bag does not hold
-    without_ground_truth: int = 0  # images in the bag whose stamp no ground truth has
-    rate_hz: float = 0.0  # the bag's image rate times the playback rate
-    send_rate_hz: float = 0.0  # achieved
-    duration_s: float = 0.0  # first frame sent -> last answer received
-    warmup_s: float = 0.0  # until the first answer (discovery excluded)
-    player: str = ""
-    missing_names: list[str] = field(default_factory=list)
-    nan_fraction_mean: float = 0.0  # share of scored pixels the node left NaN (out of range)
-    node_inference_ms: dict = field(default_factory=dict)  # median/p90 of per-period medians
-    node_latency_ms: dict = field(default_factory=dict)  # node receive -> publish
-    node_dropped: int | None = None  # the node's own count since the stream started
-    backend: str | None = None
-    node_model_path: str | None = None
-
-    def to_json_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class StreamResult:
-    """Quality (``evaluation``: latency_ms is end to end) and stream stats."""
-
-    evaluation: EvaluationResult
-    stats: StreamStats
-
-    def to_json_dict(self) -> dict:
-        """DESIGN.md's evaluation JSON, plus ``"stream"``."""
-        return {**self.evaluation.to_json_dict(), "stream": self.stats.to_json_dict()}
-
-
-@dataclass
-class ScoredFrame:
-    """One answered frame, handed to ``on_scored`` (e.g. to keep a few for comparison images)."""
-
-    index: int  # position of its image in the bag
-    name: str
-    stamp_ns: int
-    depth_m: np.ndarray  # (H, W) float32 as the node published it, NaN = no reading
-    gt_depth_m: np.ndarray  # (H, W) float32, 0 = invalid
-    metrics: dict[str, float]
-    latency_ms: float
-
-
 def diagnose_no_node(waited_s: float, config: StreamConfig, depth_publishers: int,
                      image_subscribers: int, environ: dict[str, str] | None = None) -> str:
     """Why no node was found, and what to check, from what the graph showed."""
@@ -138,42 +88,6 @@ def diagnose_no_node(waited_s: float, config: StreamConfig, depth_publishers: in
         f"ROS_AUTOMATIC_DISCOVERY_RANGE here: {env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', 'unset')}")
 
 
-@dataclass(frozen=True)
-class BagPlan:
-    """What the bag offers an evaluation, found by one pass over its headers before anything
-    starts, so a bag that cannot be scored fails at once and writes nothing."""
-
-    image_stamps: list[int]  # header stamps of the images, in recorded order
-    scored: frozenset[int]  # image stamps that have ground truth
-    image_rate_hz: float  # the bag's image rate (0 for a single frame)
-
-    @classmethod
-    def of(cls, bag: str | os.PathLike, config: StreamConfig) -> "BagPlan":
-        image, truth = config.image_topic, config.ground_truth_topic
-        bag_reader.require_topics(bag, {image: (bag_reader.IMAGE_TYPE, "--image-topic"),
-                                        truth: (bag_reader.IMAGE_TYPE, "--ground-truth-topic")})
-        stamps = bag_reader.header_stamps(bag, (image, truth))
-        images, truths = stamps[image], set(stamps[truth])
-        if len(set(images)) != len(images):
-            raise DatasetError(f"bag {bag}: several images on {image} share a header stamp, so "
-                               "their depth answers could not be told apart; give every frame "
-                               "its own stamp")
-        scored = frozenset(s for s in images if s in truths)
-        if not scored:
-            raise DatasetError(
-                f"bag {bag}: no image stamp on {image} equals a ground-truth stamp on {truth} "
-                f"(images {_span(images)}, ground truth {_span(sorted(truths))}); each ground-"
-                "truth depth must carry its image's exact header stamp")
-        span_s = (images[-1] - images[0]) / 1e9 if len(images) > 1 else 0.0
-        return cls(images, scored, (len(images) - 1) / span_s if span_s > 0 else 0.0)
-
-
-def _span(stamps: list[int]) -> str:
-    if not stamps:
-        return "none"
-    return f"{len(stamps)} from {stamps[0] / 1e9:.3f} s to {stamps[-1] / 1e9:.3f} s"
-
-
 class StreamEvaluator:
     """A bag player (or an input listener) and a depth consumer in one rclpy node, on a context
     of its own. ``abort_check`` is called while waiting; it raises to stop early (e.g. when the
@@ -182,7 +96,7 @@ class StreamEvaluator:
     def __init__(self, bag: str | os.PathLike, config: StreamConfig = StreamConfig(),
                  abort_check: Callable[[], None] | None = None, plan: BagPlan | None = None):
         self.bag, self.config = Path(bag), config
-        self.plan = plan or BagPlan.of(bag, config)
+        self.plan = plan or BagPlan.of(bag, config.image_topic, config.ground_truth_topic)
         self._abort_check = abort_check or (lambda: None)
         # ("in", stamp, t) when an input arrives here; ("out", stamp, depth, t) per answer; one
         # queue keeps the two in the order they happened
@@ -397,11 +311,6 @@ class StreamEvaluator:
         return StreamResult(evaluation, stats)
 
 
-def frame_name_of(plan: BagPlan, stamp_ns: int) -> str:
-    """The name a bag frame gets in reports, the same as ``BagDataset`` gives it."""
-    return bag_reader.frame_name(plan.image_stamps.index(stamp_ns), stamp_ns)
-
-
 class _Session:
     """One pass: which frames were sent, which answers came, which ground truth is waiting."""
 
@@ -411,7 +320,7 @@ class _Session:
         self.pairer: StampPairer[int] = StampPairer()  # payload: the image stamp (ns)
         self.truth: dict[int, bytes] = {}  # stamp -> serialized ground-truth Image, until scored
         self.answered: list[tuple[Any, np.ndarray, float]] = []  # (Pending, depth_m, latency_ms)
-        self.scoring = _Scoring(self.cfg.protocol, on_scored, self.truth, evaluator.plan)
+        self.scoring = Scoring(self.cfg.protocol, on_scored, self.truth, evaluator.plan)
         self.sent = 0
         self.start_s = self.last_sent_s = self.end_s = time.monotonic()
         self._given_up = 0
@@ -510,35 +419,3 @@ class _Session:
         self._release_given_up()
 
 
-class _Scoring:
-    """Scores answers in stream order; ValueError (no valid pixel) skips a frame, as offline."""
-
-    def __init__(self, protocol: EvalProtocol, on_scored: Callable[[ScoredFrame], None] | None,
-                 truth: dict[int, bytes], plan: BagPlan):
-        self.protocol, self.on_scored, self.truth, self.plan = protocol, on_scored, truth, plan
-        self.averager = MetricAverager()
-        self.latency_ms: list[float] = []
-        self.skipped: list[str] = []
-        self.nan_fractions: list[float] = []
-
-    def score(self, answered: list) -> None:
-        for pending, depth_m, latency_ms in answered:
-            stamp: int = pending.payload
-            name = bag_reader.frame_name(pending.index, stamp)
-            self.latency_ms.append(latency_ms)
-            data = self.truth.pop(stamp, None)
-            if data is None:  # its ground truth comes later in the bag than we waited
-                self.skipped.append(name)
-                continue
-            gt_m = bag_reader.depth_m_of(bag_reader.deserialize(data, bag_reader.IMAGE_TYPE))
-            try:
-                metrics, nan_fraction = score_depth(depth_m, gt_m, self.protocol)
-            except ValueError:
-                self.skipped.append(name)
-                continue
-            self.averager.add(metrics, name)
-            self.nan_fractions.append(nan_fraction)
-            if self.on_scored is not None:
-                self.on_scored(ScoredFrame(pending.index, name, stamp, depth_m, gt_m, metrics,
-                                           latency_ms))
-        answered.clear()

@@ -14,7 +14,7 @@ from depth_unet_ros.datasets import open_dataset
 from depth_unet_ros.datasets.bag import BagDataset
 from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
 from depth_unet_ros.errors import ConfigError, DatasetError
-from depth_unet_ros.stream_eval import BagPlan, StreamConfig
+from depth_unet_ros.stream_results import BagPlan
 
 H, W = 48, 64
 K = Intrinsics(fx=52.0, fy=53.0, cx=31.5, cy=23.5, width=W, height=H)
@@ -86,7 +86,7 @@ def test_open_dataset_takes_a_bag_folder_and_reads_our_bags_exactly(own_bag):
 def test_a_bag_without_the_topics_names_what_it_has_and_the_option(own_bag):
     """A missing topic is an error listing the bag's topics and the option to choose another."""
     with pytest.raises(DatasetError) as info:
-        BagPlan.of(own_bag, StreamConfig(image_topic="/camera/color/image_raw"))
+        BagPlan.of(own_bag, image="/camera/color/image_raw")
     text = str(info.value)
     assert "/camera/color/image_raw" in text and "--image-topic" in text
     assert "/camera/image_raw [sensor_msgs/msg/Image, 4]" in text
@@ -95,16 +95,14 @@ def test_a_bag_without_the_topics_names_what_it_has_and_the_option(own_bag):
 def test_a_bag_whose_stamps_never_match_is_refused_before_anything_starts(tmp_path):
     """Ground truth 1 ms off every image stamp: an error naming both topics and the rule."""
     bag = write_foreign_bag(tmp_path / "off", _frames(), depth_stamp_shift_ns=1_000_000)
-    config = StreamConfig(image_topic="/cam/color/image_raw",
-                          ground_truth_topic="/cam/aligned_depth/image_raw")
     with pytest.raises(DatasetError, match="exact header stamp") as info:
-        BagPlan.of(bag, config)
+        BagPlan.of(bag, "/cam/color/image_raw", "/cam/aligned_depth/image_raw")
     assert "/cam/color/image_raw" in str(info.value) and "/cam/aligned_depth" in str(info.value)
 
 
 def test_the_plan_counts_frames_and_the_recorded_rate(own_bag):
     """Four images 0.2 s apart, all with ground truth: 5 Hz."""
-    plan = BagPlan.of(own_bag, StreamConfig())
+    plan = BagPlan.of(own_bag)
     assert len(plan.image_stamps) == 4 and plan.scored == frozenset(plan.image_stamps)
     assert plan.image_rate_hz == pytest.approx(5.0)
 
@@ -114,7 +112,7 @@ def test_corrupt_and_missing_bags_say_what_to_do(own_bag, tmp_path):
     storage_file = own_bag / f"{own_bag.name}.mcap"
     storage_file.write_bytes(storage_file.read_bytes()[: storage_file.stat().st_size // 2])
     with pytest.raises(DatasetError, match="corrupt"):
-        BagPlan.of(own_bag, StreamConfig())
+        BagPlan.of(own_bag)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="metadata.yaml"):
         bag_reader.bag_topics(tmp_path / "empty")

@@ -253,17 +253,12 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
     # a bag that cannot be scored fails here, before a node starts or a file is written
     plan = BagPlan.of(job.bag, cfg.image_topic, cfg.ground_truth_topic)
     count = len(plan.scored)
-    keep = {round(i * (count - 1) / max(NUM_COMPARISONS - 1, 1))
-            for i in range(min(NUM_COMPARISONS, count))}
-    kept: dict[int, Any] = {}
+    picker = ComparisonPicker([i for i, s in enumerate(plan.image_stamps) if s in plan.scored])
     errors = ErrorByDepth()
-    seen = [0]
 
     def on_scored(scored: Any) -> None:
         errors.add(scored.depth_m, scored.gt_depth_m, cfg.protocol)
-        if seen[0] in keep:
-            kept[scored.index] = scored
-        seen[0] += 1
+        picker.offer(scored)
 
     node = None
     try:
@@ -292,7 +287,37 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
             node.stop()
     notes = {"bag frames": f"{len(plan.image_stamps)} images, {count} with ground truth, "
                            f"{plan.image_rate_hz:.1f} Hz recorded"}
-    return result, kept, errors, notes
+    return result, picker.picked(), errors, notes
+
+
+class ComparisonPicker:
+    """Up to NUM_COMPARISONS answered frames spread over the bag, holding no more than that:
+    the first answer at or after each evenly spaced position, and the last answer when the
+    node dropped the frames at the end."""
+
+    def __init__(self, positions: list[int], count: int = NUM_COMPARISONS):
+        n = len(positions)
+        self._targets = sorted({positions[round(k * (n - 1) / max(count - 1, 1))]
+                                for k in range(min(count, n))})
+        self._count = min(count, n)
+        self._kept: dict[int, Any] = {}
+        self._last: Any = None
+
+    def offer(self, scored: Any) -> None:
+        """One scored frame (its ``index`` is its position in the bag), in stream order."""
+        if self._targets and scored.index >= self._targets[0]:
+            while self._targets and scored.index >= self._targets[0]:
+                self._targets.pop(0)
+            self._kept[scored.index] = scored
+        else:
+            self._last = scored
+
+    def picked(self) -> dict[int, Any]:
+        """Position -> ScoredFrame of the frames to draw."""
+        kept = dict(self._kept)
+        if len(kept) < self._count and self._last is not None:
+            kept[self._last.index] = self._last
+        return kept
 
 
 def _save_comparisons(stage: Path, job: Evaluation, kept: dict) -> list[Path]:

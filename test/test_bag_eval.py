@@ -78,6 +78,25 @@ def test_attaching_keeps_the_users_domain_and_discovery_settings():
     assert notes and "ROS_DOMAIN_ID" not in env
 
 
+def test_comparisons_spread_over_the_bag_and_survive_dropped_frames():
+    """Four frames at 0, 1/3, 2/3 and the end of the bag; a dropped target is replaced by the
+    next answer, a dropped end by the last answer, and nothing else is held."""
+    from types import SimpleNamespace
+
+    from depth_unet_ros.bag_eval import ComparisonPicker
+
+    def run(answered):
+        picker = ComparisonPicker(list(range(44)))
+        for i in answered:
+            picker.offer(SimpleNamespace(index=i))
+        return sorted(picker.picked())
+
+    assert run(range(44)) == [0, 14, 29, 43]
+    assert run([i for i in range(44) if i not in (14, 15, 43)]) == [0, 16, 29, 42]
+    assert run([5]) == [5] and run([]) == []
+    assert sorted(ComparisonPicker([3, 9]).picked()) == []
+
+
 def test_bad_bags_fail_at_once_and_write_nothing(small_bag, tmp_path, capsys):
     """No expected topics, stamps that never match, a corrupt file, a folder that is no bag:
     exit 1 naming the problem before any node starts, and no --out."""

@@ -99,7 +99,7 @@ def test_the_main_job_replays_the_sample_bag_through_the_bundled_model(tmp_path)
     assert data["stream"]["received"] >= 0.9 * frames  # a 30 Hz camera; the node keeps up
     assert data["metrics"]["abs_rel"] < 0.25 and data["metrics"]["delta1"] > 0.6
     assert data["latency_ms"]["median"] > 0
-    assert len(list((out / "comparisons").glob("*.png"))) == 4
+    assert len(list((out / "comparisons").glob("*.png"))) == 4  # held even when frames drop
     report = (out / "report.md").read_text()
     assert "latency_hist.png" in report and "abs_rel" in report
     assert "end-to-end latency" in result.stdout and "report:" in result.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import rclpy
@@ -44,8 +45,9 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "backend": ("auto", "one of: auto, onnxruntime, tensorrt, torch (auto: TensorRT when it and a "
                         "CUDA GPU are present, else ONNX Runtime)", True),
     "num_threads": (0, "CPU threads for inference; 0 = the backend's default", True),
-    "qos_reliability": ("best_effort", "input QoS, one of: best_effort, reliable; best_effort "
-                                       "receives from reliable and best-effort cameras alike", True),
+    "qos_reliability": ("auto", "input QoS, one of: auto, best_effort, reliable; auto starts "
+                                "best-effort (hears any camera) and re-subscribes reliable while "
+                                "every publisher of the input is reliable", True),
     "qos_depth": (1, "input history depth; 1 = newest frame only", True),
     "output_size": ("input", "depth image size, one of: input (the camera's), network (the model's "
                              "input size, cheaper); camera_info is scaled to match", False),
@@ -71,6 +73,41 @@ def _qos(choice: QosChoice) -> QoSProfile:
                       reliability=reliability, durability=DurabilityPolicy.VOLATILE)
 
 
+def _reliability_name(policy: ReliabilityPolicy) -> str:
+    return {ReliabilityPolicy.RELIABLE: "reliable",
+            ReliabilityPolicy.BEST_EFFORT: "best_effort"}.get(policy, "unknown")
+
+
+class _InputSubscription:
+    """One input subscription whose reliability can follow its publishers (qos_reliability auto).
+
+    rclpy cannot change a subscription's QoS, so a switch destroys and re-creates it; it runs
+    from a timer in the node's (mutually exclusive) default callback group, never during a
+    callback of the same subscription.
+    """
+
+    def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
+                 choice: QosChoice):
+        self._node, self._args, self.choice = node, (msg_type, topic, callback), choice
+        self._sub = node.create_subscription(msg_type, topic, callback, _qos(choice))
+
+    def follow_publishers(self) -> None:
+        """Re-subscribe when the publishers of the (remapped, resolved) topic want another
+        reliability; logged once per switch."""
+        topic = self._sub.topic_name
+        offered = [_reliability_name(info.qos_profile.reliability)
+                   for info in self._node.get_publishers_info_by_topic(topic)]
+        wanted = node_core.followed_reliability(offered, self.choice.reliability)
+        if wanted == self.choice.reliability:
+            return
+        self._node.destroy_subscription(self._sub)
+        self.choice = replace(self.choice, reliability=wanted)
+        msg_type, relative, callback = self._args
+        self._sub = self._node.create_subscription(msg_type, relative, callback, _qos(self.choice))
+        self._node.get_logger().info(f"{topic}: publishers offer {', '.join(sorted(set(offered)))}; "
+                                     f"subscription is now {wanted}")
+
+
 class DepthNode(Node):
     """Monocular depth for one camera; topics are relative so a namespace separates cameras."""
 
@@ -94,12 +131,14 @@ class DepthNode(Node):
         self._depth_pub = self.create_publisher(Image, "depth/image", out_qos)
         self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self._features_pub = self.create_publisher(Image, "depth/features", out_qos)
-        in_qos = _qos(node_core.subscription_qos(settings))
-        if settings.compressed_input:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, in_qos)
-        else:
-            self.create_subscription(Image, "image", self._on_image, in_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        in_qos = node_core.subscription_qos(settings)
+        image_type, image_topic = ((CompressedImage, "image/compressed") if settings.compressed_input
+                                   else (Image, "image"))
+        self._inputs = [_InputSubscription(self, image_type, image_topic, self._on_image, in_qos),
+                        _InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
+                                           in_qos)]
+        if settings.qos_reliability == "auto":
+            self.create_timer(node_core.QOS_CHECK_PERIOD_S, self._follow_publishers)
         if settings.diagnostics_period_s > 0:
             self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
                                                    _qos(node_core.DIAGNOSTICS_QOS))
@@ -133,6 +172,10 @@ class DepthNode(Node):
                                       "malformed messages so far)", throttle_duration_sec=WARN_THROTTLE_S)
             return
         self._camera_info = msg
+
+    def _follow_publishers(self) -> None:
+        for subscription in self._inputs:
+            subscription.follow_publishers()
 
     def _has_consumers(self) -> bool:
         pubs = [self._depth_pub, self._info_pub]

@@ -9,7 +9,8 @@
   the test controls the slowness through the node's ``main(estimator_factory=...)`` hook, so the
   node itself carries no test-only parameter.
 * ``python test/ros_helpers.py probe ...`` runs a probe in its own process (for transport
-  settings that must differ from the test process's) and prints a JSON summary.
+  settings that must differ from the test process's) and prints a JSON summary; with
+  ``--count N --rate HZ`` it then streams N frames and reports how many were answered.
 """
 from __future__ import annotations
 
@@ -93,10 +94,15 @@ def diagnostics_by_name(array_msg: Any) -> dict[str, dict[str, str]]:
 
 # --- the other end of the node ---------------------------------------------------------------
 class Probe:
-    """Camera publishers and output subscribers in one rclpy node, spun in a thread."""
+    """Camera publishers and output subscribers in one rclpy node, spun in a thread.
+
+    ``kinds`` chooses the image publishers (a camera is either reliable or best-effort; an
+    ``auto`` node follows what it sees).
+    """
 
     def __init__(self, context: Any, name: str, image_topic: str = "/camera/image_raw",
-                 camera_info_topic: str = "/camera/camera_info", namespace: str = ""):
+                 camera_info_topic: str = "/camera/camera_info", namespace: str = "",
+                 kinds: Sequence[str] = ("reliable", "best_effort")):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
@@ -105,9 +111,10 @@ class Probe:
 
         self.node = rclpy.create_node(name, context=context)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.image_pubs = {"reliable": self.node.create_publisher(Image, image_topic, reliable),
-                           "best_effort": self.node.create_publisher(Image, image_topic, best_effort)}
+        self.image_topic = image_topic
+        self.image_pubs: dict[str, Any] = {}
+        for kind in kinds:
+            self.add_image_publisher(kind)
         self.info_pub = self.node.create_publisher(CameraInfo, camera_info_topic, reliable)
         prefix = f"/{namespace.strip('/')}/" if namespace else "/"
         self.depth_topic = prefix + "depth/image"
@@ -122,6 +129,16 @@ class Probe:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def add_image_publisher(self, kind: str) -> Any:
+        """A reliable or best_effort camera publisher on the image topic (a camera that starts now)."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        policy = ReliabilityPolicy.RELIABLE if kind == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        self.image_pubs[kind] = self.node.create_publisher(
+            Image, self.image_topic, QoSProfile(depth=10, reliability=policy))
+        return self.image_pubs[kind]
 
     def _spin(self) -> None:
         try:
@@ -146,11 +163,13 @@ class Probe:
             return self._cond.wait_for(predicate, timeout=timeout_s)
 
     def wait_for_node(self, timeout_s: float = 10.0) -> bool:
-        """True once the node's image subscription and depth publisher are in the graph."""
+        """True once the node's image subscription (matched to one of our cameras, if any) and
+        its depth publisher are in the graph."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if (self.image_pubs["reliable"].get_subscription_count() > 0
-                    and self.node.count_publishers(self.depth_topic) > 0):
+            subscribed = (any(pub.get_subscription_count() > 0 for pub in self.image_pubs.values())
+                          if self.image_pubs else self.node.count_subscribers(self.image_topic) > 0)
+            if subscribed and self.node.count_publishers(self.depth_topic) > 0:
                 return True
             time.sleep(0.05)
         return False
@@ -194,6 +213,20 @@ class Probe:
         raise TimeoutError(f"no output on {list(topics)} within {timeout_s} s for {len(sent)} "
                            f"{kind} frames")
 
+    def stream(self, make_msg: Callable[[int], Any], kind: str, count: int, rate_hz: float,
+               settle_s: float = 1.0) -> int:
+        """Publish ``count`` frames at ``rate_hz``; how many came back on depth/image."""
+        stamps = []
+        start = time.monotonic()
+        for i in range(count):
+            msg = make_msg(time.time_ns())
+            self.image_pubs[kind].publish(msg)
+            stamps.append(stamp_key(msg.header))
+            time.sleep(max(0.0, start + (i + 1) / rate_hz - time.monotonic()))
+        self.wait_until(lambda: all(k in self.received["depth/image"] for k in stamps), settle_s)
+        with self._cond:
+            return sum(k in self.received["depth/image"] for k in stamps)
+
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)
         self._thread.join(timeout=2.0)
@@ -235,13 +268,16 @@ def _probe(argv: Sequence[str]) -> int:
     parser.add_argument("--camera-info-topic", default="/camera/camera_info")
     parser.add_argument("--namespace", default="")
     parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--count", type=int, default=0, help="then stream this many frames")
+    parser.add_argument("--rate", type=float, default=10.0, help="streaming rate in Hz")
     args = parser.parse_args(argv)
     import rclpy
     from rclpy.context import Context
 
     context = Context()
     rclpy.init(context=context)
-    probe = Probe(context, f"probe_{os.getpid()}", args.image_topic, args.camera_info_topic, args.namespace)
+    probe = Probe(context, f"probe_{os.getpid()}", args.image_topic, args.camera_info_topic,
+                  args.namespace, kinds=(args.kind,))
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
     info = make_camera_info(args.width, args.height, time.time_ns())
@@ -259,6 +295,12 @@ def _probe(argv: Sequence[str]) -> int:
             "latency_ms": (probe.received["depth/image"][stamp_key(sent.header)][1] * 1e9
                            - (sent.header.stamp.sec * 1e9 + sent.header.stamp.nanosec)) / 1e6,
         }
+        if args.count:
+            report["streamed"] = args.count
+            report["answered"] = probe.stream(lambda ns: make_image(pixels, "rgb8", ns), args.kind,
+                                              args.count, args.rate)
+            node_name = (f"/{args.namespace.strip('/')}" if args.namespace else "") + "/depth_node"
+            report["node_diagnostics"] = probe.latest_diagnostics(node_name)
         print(json.dumps(report))
         return 0
     except TimeoutError as exc:

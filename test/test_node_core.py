@@ -23,6 +23,31 @@ def test_default_settings_subscribe_best_effort_depth_one_and_publish_reliable()
     assert settings.output_size == "input" and settings.publish_features and not settings.focal_scaling
 
 
+def test_auto_and_fixed_reliabilities_start_as_chosen():
+    """auto (the default) starts best-effort so it hears any camera; the fixed choices stay."""
+    assert NodeSettings().qos_reliability == "auto"
+    for value, start in [("auto", "best_effort"), ("best_effort", "best_effort"),
+                         ("reliable", "reliable")]:
+        settings = NodeSettings.from_params({"qos_reliability": value, "qos_depth": 2})
+        assert node_core.subscription_qos(settings) == QosChoice(start, 2)
+
+
+@pytest.mark.parametrize("offered, current, wanted", [
+    (["reliable"], "best_effort", "reliable"),
+    (["reliable", "reliable"], "best_effort", "reliable"),
+    (["reliable", "best_effort"], "reliable", "best_effort"),
+    (["best_effort"], "reliable", "best_effort"),
+    (["unknown"], "reliable", "best_effort"),
+    (["reliable"], "reliable", "reliable"),
+    ([], "reliable", "reliable"),
+    ([], "best_effort", "best_effort"),
+])
+def test_auto_reliability_is_reliable_only_while_every_publisher_is(offered, current, wanted):
+    """All publishers reliable -> reliable; any best-effort or unknown -> best-effort; none ->
+    unchanged (a restarting camera does not make the subscription flap)."""
+    assert node_core.followed_reliability(offered, current) == wanted
+
+
 @pytest.mark.parametrize("values, match", [
     ({"backend": "cuda"}, "backend"),
     ({"qos_reliability": "best_available"}, "qos_reliability"),

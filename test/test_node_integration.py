@@ -20,7 +20,7 @@ import pytest
 
 from depth_unet_ros.datasets.base import Intrinsics
 from depth_unet_ros.image_conversion import image_msg_to_array
-from depth_unet_ros.node_core import finalize_depth, load_node_estimator
+from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, finalize_depth, load_node_estimator
 from depth_unet_ros.preprocessing import to_rgb
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
@@ -73,6 +73,15 @@ def offline(tiny_onnx_model):
 
 def _pixels(h: int, w: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _unrestricted_env(**extra: str) -> dict[str, str]:
+    """This session's environment without a discovery range: with one, rmw_fastrtps (Kilted)
+    replaces the builtin transports with localhost UDP, so neither the default transports nor
+    LARGE_DATA would be what is tested; the domain id still isolates us."""
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")}
+    return {**env, **extra}
 
 
 def _assert_same_header(outputs: dict, sent) -> None:
@@ -207,11 +216,7 @@ def test_large_data_transport_delivers_vga_frames_from_a_best_effort_camera(tiny
     """With FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both processes, a best-effort 640x480
     camera is answered; output_size network gives network-size depth and camera_info scaled
     to it."""
-    env = dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA")
-    # A restricted discovery range makes rmw_fastrtps (Kilted) replace the builtin transports with
-    # localhost UDP, which loses best-effort VGA frames again; the domain id still isolates us.
-    env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
-    env.pop("ROS_LOCALHOST_ONLY", None)
+    env = _unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA")
     command = node_executable() + ros_args(tiny_onnx_model, "/ldcam/image_raw", "/ldcam/camera_info",
                                            namespace="ld", params=["output_size:=network"])
     with NodeProcess(command, tmp_path / "ld_node.log", env=env) as ld_node:
@@ -259,3 +264,47 @@ def test_compressed_input_png_is_decoded_and_answered_like_the_raw_image(context
     _assert_same_header(out, sent)
     np.testing.assert_allclose(image_msg_to_array(out["depth/image"]), offline(rgb)[0], atol=1e-4,
                                equal_nan=True)
+
+
+def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default_transports(
+        tiny_onnx_model, tmp_path):
+    """qos_reliability auto (the params file's default) re-subscribes reliable for a reliable
+    camera, so 640x480 frames on Fast DDS's default transports (no LARGE_DATA anywhere) are
+    answered: >= 90% of 30 frames at 10 Hz, where a best-effort subscription got a few."""
+    env = _unrestricted_env()
+    command = node_executable() + ros_args(tiny_onnx_model, "/relcam/image_raw", "/relcam/camera_info",
+                                           namespace="rel")
+    with NodeProcess(command, tmp_path / "rel_node.log", env=env) as rel_node:
+        result = subprocess.run(
+            [sys.executable, str(HELPERS), "probe", "--kind", "reliable", "--image-topic",
+             "/relcam/image_raw", "--camera-info-topic", "/relcam/camera_info", "--namespace", "rel",
+             "--count", "30", "--rate", "10"],
+            env=env, capture_output=True, text=True, timeout=90)
+    log = rel_node.log()
+    assert result.returncode == 0, result.stdout + result.stderr + log
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["answered"] >= 27, (report, log)
+    assert report["depth_shape"] == [480, 640]
+    assert log.count("/relcam/image_raw: publishers offer reliable; subscription is now reliable") == 1, log
+
+
+def test_auto_qos_hears_a_best_effort_camera_that_starts_after_the_node(context, tiny_onnx_model, tmp_path):
+    """A best-effort camera created once the node has run (and checked its publishers) is
+    answered: the auto subscription starts, and stays without publishers, best-effort (a
+    BEST_AVAILABLE one would have fixed itself reliable and never connect)."""
+    command = node_executable() + ros_args(tiny_onnx_model, "/latecam/image_raw", "/latecam/camera_info",
+                                           namespace="late")
+    with NodeProcess(command, tmp_path / "late_node.log") as late_node:
+        probe = Probe(context, "probe_late", "/latecam/image_raw", "/latecam/camera_info", "late", kinds=())
+        try:
+            assert probe.wait_for_node(30.0), late_node.log()
+            time.sleep(2 * QOS_CHECK_PERIOD_S)
+            probe.add_image_publisher("best_effort")
+            rgb = _pixels(H, W, seed=6)
+            sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns), "best_effort",
+                                                topics=["depth/image"], timeout_s=20.0)
+        finally:
+            probe.close()
+    _assert_same_header(out, sent)
+    assert "/latecam/image_raw: publishers offer" not in late_node.log()
+

@@ -4,10 +4,12 @@
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
 
 Arguments left empty (model, backend) keep the value from params_file, so the YAML stays the
-single place for defaults. ``large_data_transport`` (default true) sets
-FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the node: best-effort VGA images over Fast DDS are
-lossy without it. Every other process on the link (the camera driver, consumers) needs the same
-setting: export it in their shells too, or pass large_data_transport:=false everywhere.
+single place for defaults. ``large_data_transport`` (default false: the node inherits the
+user's environment) sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the node only, and a node
+whose transports differ from the camera's and consumers' hears and is heard by none of them.
+With the default qos_reliability auto a reliable camera works on the default transports; a
+best-effort VGA camera needs LARGE_DATA in every process (camera, node, consumers):
+large_data_transport:=true plus ``export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in the others.
 """
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def _default_params_file() -> str:
         from ament_index_python.packages import get_package_share_directory
 
         return str(Path(get_package_share_directory(PACKAGE)) / "config" / "depth.yaml")
-    except (ImportError, LookupError):  # PackageNotFoundError is a KeyError
+    except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
         return str(Path(__file__).resolve().parents[1] / "config" / "depth.yaml")
 
 
@@ -75,9 +77,12 @@ def generate_launch_description() -> LaunchDescription:
                               description="node parameters (YAML)"),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="use /clock (bag replay)"),
-        DeclareLaunchArgument("large_data_transport", default_value="true",
-                              description="set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the node; "
-                                          "the camera and consumers need the same setting"),
+        DeclareLaunchArgument("large_data_transport", default_value="false",
+                              description="true: set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the "
+                                          "node only. Leave false for a reliable camera (qos auto "
+                                          "works on default transports); a best-effort VGA camera "
+                                          "needs true AND the same export in the camera's and "
+                                          "every consumer's shell, or nothing connects"),
     ]
     large_data = SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA",
                                         condition=IfCondition(LaunchConfiguration("large_data_transport")))

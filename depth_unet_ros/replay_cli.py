@@ -3,14 +3,13 @@
 their own stamps and frame ids), each topic with the QoS it was recorded with.
 
 Topics whose message package is not installed here are skipped with a note (e.g. /tf in a
-pip-only venv, which has no tf2_msgs). Like the launch file, it uses Fast DDS's large-data
-transport unless FASTDDS_BUILTIN_TRANSPORTS is set: subscribers must use the same. Stop with
-Ctrl-C.
+pip-only venv, which has no tf2_msgs). Like the node started by the launch file, it uses the
+Fast DDS transports of its environment (FASTDDS_BUILTIN_TRANSPORTS): processes whose transports
+differ do not see each other. Stop with Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import TYPE_CHECKING, Sequence
 
@@ -70,10 +69,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("no topic left to play after --topics / --exclude")
     total = sum(info.count for info in selected.values())
 
-    if "FASTDDS_BUILTIN_TRANSPORTS" not in os.environ:  # read when rclpy loads the rmw
-        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
-        print("FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (as the launch file sets it for the node; "
-              "export the same in the subscribers' shells)")
     import rclpy
     from rclpy.context import Context
 

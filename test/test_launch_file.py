@@ -1,0 +1,78 @@
+"""launch/depth.launch.py: its arguments (DESIGN.md's set) and the remappings it gives the node.
+
+The static checks read the file with ``ast`` and run everywhere, launch_ros or not; building
+the launch description needs launch_ros and is skipped where it is absent (a pip venv).
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from depth_unet_ros.node_process import node_command
+
+LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "depth.launch.py"
+DESIGN_ARGUMENTS = {"model", "backend", "image_topic", "camera_info_topic", "namespace",
+                    "params_file", "use_sim_time", "large_data_transport"}
+
+
+def _calls(name: str) -> list[ast.Call]:
+    tree = ast.parse(LAUNCH_FILE.read_text(), str(LAUNCH_FILE))
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None)) == name]
+
+
+def _declared_defaults() -> dict[str, object]:
+    """Argument name -> default_value (None when it is computed, e.g. params_file)."""
+    declared = {}
+    for call in _calls("DeclareLaunchArgument"):
+        default = next((kw.value for kw in call.keywords if kw.arg == "default_value"), None)
+        declared[ast.literal_eval(call.args[0])] = (
+            default.value if isinstance(default, ast.Constant) else None)
+    return declared
+
+
+def test_launch_file_declares_designs_arguments_with_their_defaults():
+    """The arguments are DESIGN.md's set; the topics default to /camera/..., and the large-data
+    transport is opt-in (the node inherits the user's transports)."""
+    declared = _declared_defaults()
+    assert set(declared) == DESIGN_ARGUMENTS
+    assert declared["image_topic"] == "/camera/image_raw"
+    assert declared["camera_info_topic"] == "/camera/camera_info"
+    assert declared["large_data_transport"] == "false"
+
+
+def test_launch_file_remaps_the_same_topics_as_node_command():
+    """bag-eval and the tests start the node through node_process.node_command; it must remap
+    the same node topics as the launch file (image, image/compressed, camera_info)."""
+    (node,) = _calls("Node")
+    remappings = next(kw.value for kw in node.keywords if kw.arg == "remappings")
+    launched = {ast.literal_eval(pair.elts[0]) for pair in remappings.elts}
+    command = node_command("model.onnx", "params.yaml")
+    commanded = {command[i + 1].split(":=")[0] for i, arg in enumerate(command) if arg == "-r"}
+    assert launched == commanded == {"image", "image/compressed", "camera_info"}
+
+
+def _load_launch_module():
+    spec = importlib.util.spec_from_file_location("depth_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_launch_description_builds_with_designs_arguments():
+    """With launch_ros installed, generate_launch_description() builds and declares exactly
+    DESIGN.md's arguments."""
+    pytest.importorskip("launch_ros", reason="launch_ros not installed (a ROS 2 install has it)")
+    description = _load_launch_module().generate_launch_description()
+    assert {arg.name for arg in description.get_launch_arguments()} == DESIGN_ARGUMENTS
+
+
+def test_params_file_default_falls_back_to_the_source_tree_without_ament_prefix_path(monkeypatch):
+    """ament_index raises OSError when AMENT_PREFIX_PATH is unset: the source tree's YAML is used."""
+    pytest.importorskip("launch_ros", reason="launch_ros not installed (a ROS 2 install has it)")
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    path = Path(_load_launch_module()._default_params_file())
+    assert path == LAUNCH_FILE.parents[1] / "config" / "depth.yaml" and path.is_file()

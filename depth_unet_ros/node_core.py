@@ -191,6 +191,7 @@ class StatsSnapshot:
     malformed_total: int
     skipped_no_subscribers_total: int
     processed_total: int
+    skipped_no_subscribers_period: int = 0
 
 
 @dataclass
@@ -210,6 +211,7 @@ class NodeStats:
     _period_received: int = 0
     _period_processed: int = 0
     _period_dropped: int = 0
+    _period_skipped: int = 0
 
     def __post_init__(self) -> None:
         self._period_start = self.clock()
@@ -222,6 +224,8 @@ class NodeStats:
                 self._period_received += n
             elif what == "dropped":
                 self._period_dropped += n
+            elif what == "skipped_no_subscribers":
+                self._period_skipped += n
 
     def record_processed(self, latency_ms: float, inference_ms: float) -> None:
         with self._lock:
@@ -245,10 +249,11 @@ class NodeStats:
                 dropped_period=self._period_dropped, dropped_total=self.dropped,
                 malformed_total=self.malformed,
                 skipped_no_subscribers_total=self.skipped_no_subscribers,
-                processed_total=self.processed)
+                processed_total=self.processed, skipped_no_subscribers_period=self._period_skipped)
             self._latencies_ms, self._inference_ms = [], []
             self._period_start = now
             self._period_received = self._period_processed = self._period_dropped = 0
+            self._period_skipped = 0
             return snap
 
 
@@ -256,12 +261,17 @@ def diagnostics_values(snap: StatsSnapshot, backend: str, model_path: str,
                        focal_scale: float) -> tuple[int, str, list[tuple[str, str]]]:
     """(level, message, key/value pairs) for one DiagnosticStatus.
 
-    Level 0 (OK), or 1 (WARN) when frames arrive but none is published. Dropping frames is
-    normal when the camera is faster than the model, so it is reported, not warned about.
+    Level 0 (OK), or 1 (WARN) when frames arrive but none is published for a reason other than
+    nobody subscribing: skipping inference without consumers is idle by design, and dropping
+    frames is normal when the camera is faster than the model, so both are reported, not warned
+    about.
     """
     level, message = 0, "ok"
     if snap.input_rate_hz > 0 and snap.output_rate_hz == 0:
-        level, message = 1, "frames arrive but no depth is published"
+        if snap.skipped_no_subscribers_period > 0:
+            message = "no subscribers"
+        else:
+            level, message = 1, "frames arrive but no depth is published"
     elif snap.input_rate_hz == 0:
         message = "waiting for images (or for a subscriber)"
     values = [

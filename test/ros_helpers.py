@@ -88,8 +88,13 @@ def make_camera_info(width: int, height: int, stamp_ns: int, fx: float = 200.0,
 
 
 def diagnostics_by_name(array_msg: Any) -> dict[str, dict[str, str]]:
-    """DiagnosticArray -> status name -> key -> value."""
-    return {status.name: {kv.key: kv.value for kv in status.values} for status in array_msg.status}
+    """DiagnosticArray -> status name -> key -> value, plus the status's own "level" (as a
+    decimal string) and "message" under those keys."""
+    def level(status: Any) -> str:
+        return str(status.level if isinstance(status.level, int) else ord(status.level))
+    return {status.name: {**{kv.key: kv.value for kv in status.values},
+                          "level": level(status), "message": status.message}
+            for status in array_msg.status}
 
 
 # --- the other end of the node ---------------------------------------------------------------
@@ -97,12 +102,12 @@ class Probe:
     """Camera publishers and output subscribers in one rclpy node, spun in a thread.
 
     ``kinds`` chooses the image publishers (a camera is either reliable or best-effort; an
-    ``auto`` node follows what it sees).
+    ``auto`` node follows what it sees); ``outputs`` False leaves the node without consumers.
     """
 
     def __init__(self, context: Any, name: str, image_topic: str = "/camera/image_raw",
                  camera_info_topic: str = "/camera/camera_info", namespace: str = "",
-                 kinds: Sequence[str] = ("reliable", "best_effort")):
+                 kinds: Sequence[str] = ("reliable", "best_effort"), outputs: bool = True):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
@@ -122,7 +127,7 @@ class Probe:
         self.received: dict[str, dict[tuple[int, int], tuple[Any, float]]] = {t: {} for t in OUTPUT_TOPICS}
         self.diagnostics: list[tuple[str, dict[str, str]]] = []  # (status name, values)
         types = {"depth/image": Image, "depth/camera_info": CameraInfo, "depth/features": Image}
-        for topic, msg_type in types.items():
+        for topic, msg_type in (types.items() if outputs else ()):
             self.node.create_subscription(msg_type, prefix + topic, self._keep(topic), reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
         self.executor = SingleThreadedExecutor(context=context)

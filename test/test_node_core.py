@@ -136,6 +136,19 @@ def test_diagnostics_warn_only_when_frames_arrive_but_nothing_is_published():
     assert node_core.diagnostics_values(snap(30.0, 0.0), "x", "y", 1.0)[0] == 1
 
 
+def test_diagnostics_report_frames_skipped_for_lack_of_subscribers_as_ok_no_subscribers():
+    """Idle by design: frames arrive, nobody subscribes, nothing is computed -> OK, "no subscribers"."""
+    stats = NodeStats()
+    stats.count("received", 10)
+    stats.count("skipped_no_subscribers", 10)
+    snap = stats.snapshot()
+    assert snap.skipped_no_subscribers_period == 10
+    level, message, values = node_core.diagnostics_values(snap, "x", "y", 1.0)
+    assert (level, message) == (0, "no subscribers")
+    assert dict(values)["skipped_no_subscribers"] == "10"
+    assert stats.snapshot().skipped_no_subscribers_period == 0  # per period; the total keeps counting
+
+
 @pytest.mark.parametrize("size_from, size_to", [((640, 480), (320, 240)), ((640, 480), (96, 64)),
                                                 ((160, 120), (640, 480)), ((640, 480), (640, 480))])
 def test_camera_matrices_scale_like_intrinsics_scaled(size_from, size_to):

@@ -308,3 +308,27 @@ def test_auto_qos_hears_a_best_effort_camera_that_starts_after_the_node(context,
     _assert_same_header(out, sent)
     assert "/latecam/image_raw: publishers offer" not in late_node.log()
 
+
+def test_frames_without_subscribers_are_skipped_and_reported_ok_no_subscribers(context, tiny_onnx_model,
+                                                                               tmp_path):
+    """Nobody subscribes to the outputs: frames are counted as skipped, nothing is published,
+    and /diagnostics says OK "no subscribers" (idle by design, not a fault)."""
+    command = node_executable() + ros_args(tiny_onnx_model, "/idlecam/image_raw", "/idlecam/camera_info",
+                                           namespace="idle", params=["diagnostics_period_s:=0.5"])
+    with NodeProcess(command, tmp_path / "idle_node.log") as idle_node:
+        probe = Probe(context, "probe_idle", "/idlecam/image_raw", "/idlecam/camera_info", "idle",
+                      kinds=("reliable",), outputs=False)
+        try:
+            assert probe.wait_for_node(30.0), idle_node.log()
+            rgb = _pixels(H, W, seed=7)
+            deadline = time.monotonic() + 15.0
+            values: dict = {}
+            while values.get("message") != "no subscribers" and time.monotonic() < deadline:
+                probe.image_pubs["reliable"].publish(make_image(rgb, "rgb8", time.time_ns()))
+                probe.wait_until(lambda: False, 0.1)
+                values = probe.latest_diagnostics("/idle/depth_node") or {}
+        finally:
+            probe.close()
+    assert values.get("message") == "no subscribers", (values, idle_node.log())
+    assert values["level"] == "0"
+    assert int(values["skipped_no_subscribers"]) > 0 and values["published_frames"] == "0", values

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -73,6 +74,16 @@ def offline(tiny_onnx_model):
 
 def _pixels(h: int, w: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll a condition outside the probe's graph (e.g. the node's log file)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _unrestricted_env(**extra: str) -> dict[str, str]:
@@ -137,7 +148,11 @@ def _malformed(stamp_ns: int) -> list:
 
 def test_malformed_messages_are_dropped_with_a_throttled_warning_and_the_node_keeps_serving(probe, node):
     """Short data, step < width x bpp, zero size, unknown encoding and NaN camera_info are
-    dropped and counted; the warning is throttled; valid frames are still answered."""
+    dropped and counted; the warning is throttled; valid frames are still answered, with the
+    last good camera_info (the NaN one is not cached)."""
+    info = make_camera_info(W, H, 0, fx=150.0)
+    rgb = _pixels(H, W, seed=4)
+    probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns), camera_info=info)
     sent_bad = 0
     for round_ in range(3):
         for bad in _malformed(time.time_ns()):
@@ -147,10 +162,10 @@ def test_malformed_messages_are_dropped_with_a_throttled_warning_and_the_node_ke
     nan_info = make_camera_info(W, H, time.time_ns(), fx=170.0)
     nan_info.k[0] = math.nan
     probe.info_pub.publish(nan_info)
-    rgb = _pixels(H, W, seed=4)
+    assert _wait_for(lambda: "ignoring camera_info" in node.log(), 5.0), node.log()
     sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns))
     assert node.alive()
-    assert np.isfinite(out["depth/camera_info"].k).all()  # the NaN camera_info was not cached
+    np.testing.assert_allclose(out["depth/camera_info"].k, info.k)
     assert probe.wait_until(lambda: int((probe.latest_diagnostics("/depth_node") or {})
                                         .get("malformed_messages", 0)) >= sent_bad - 3, 5.0), \
         probe.latest_diagnostics("/depth_node")

@@ -347,3 +347,29 @@ def test_frames_without_subscribers_are_skipped_and_reported_ok_no_subscribers(c
     assert values.get("message") == "no subscribers", (values, idle_node.log())
     assert values["level"] == "0"
     assert int(values["skipped_no_subscribers"]) > 0 and values["published_frames"] == "0", values
+
+
+def test_focal_scaling_doubles_live_depth_for_a_camera_with_twice_the_training_focal(
+        context, tiny_onnx_model, offline, tmp_path):
+    """focal_scaling:=true and a camera_info whose fx (at the network width) is 2x the model's
+    focal_px: the published depth is 2x the offline depth, and NaN where that leaves the
+    (equally scaled) model range."""
+    meta = load_node_estimator(str(tiny_onnx_model), "onnxruntime", 1).metadata
+    info = make_camera_info(W, H, 0, fx=2.0 * meta.focal_px * W / meta.input_width)
+    command = node_executable() + ros_args(tiny_onnx_model, "/focalcam/image_raw", "/focalcam/camera_info",
+                                           namespace="focal", params=["focal_scaling:=true"])
+    with NodeProcess(command, tmp_path / "focal_node.log") as focal_node:
+        probe = Probe(context, "probe_focal", "/focalcam/image_raw", "/focalcam/camera_info", "focal")
+        try:
+            assert probe.wait_for_node(30.0), focal_node.log()
+            rgb = _pixels(H, W, seed=8)
+            # depth/camera_info is only published once a camera_info is cached: that frame was scaled
+            sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns),
+                                                topics=["depth/image", "depth/camera_info"],
+                                                camera_info=info, timeout_s=20.0)
+        finally:
+            probe.close()
+    depth = image_msg_to_array(out["depth/image"])
+    expected = offline(rgb)[0]
+    assert np.isfinite(expected).any()
+    np.testing.assert_allclose(depth / 2.0, expected, atol=1e-4, equal_nan=True)

@@ -82,34 +82,32 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser, default_out: str) 
 
 
 def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
-                            pid: int | None = None) -> list[str]:
+                            own_player: bool = True, pid: int | None = None) -> list[str]:
     """Set the DDS environment for this process and the node it starts; notes to print.
 
-    Large-data transport in every process (a best-effort VGA subscription is lossy without it),
-    unless the user chose a transport. An evaluation that starts its own node gets a private
-    ROS_DOMAIN_ID when none is set, so it neither hears a real camera on the default domain nor
-    disturbs one; a restricted discovery range is dropped, since with it rmw_fastrtps replaces
-    the large-data transport by lossy localhost UDP (the domain id isolates instead). Attaching
-    to a running node keeps everything as the user set it: it must match that node.
+    Only when this command owns both ends (it starts the node and plays the bag) does it pick
+    Fast DDS's large-data transport (lower latency for VGA images), a private ROS_DOMAIN_ID when
+    none is set (so it neither hears a real camera nor disturbs one), and drop a restricted
+    discovery range, with which rmw_fastrtps replaces the large-data transport by lossy
+    localhost UDP. A running node (--no-node) or another player (--no-play) lives in another
+    shell: everything stays as the user set it, since mismatched transports deliver nothing.
     """
-    notes = []
-    environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-    large_data = environ["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA"
-    restricted = [k for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")
-                  if environ.get(k, "") not in ("", "0", "SUBNET", "DEFAULT")]
-    if not start_node:
-        if large_data and restricted:
-            notes.append(f"note: {', '.join(restricted)} with FASTDDS_BUILTIN_TRANSPORTS="
-                         "LARGE_DATA loses best-effort VGA frames on rmw_fastrtps; if nothing "
-                         "arrives, unset it for the node and for this command")
+    notes: list[str] = []
+    if not (start_node and own_player):
+        if environ.get("FASTDDS_BUILTIN_TRANSPORTS"):
+            notes.append(f"FASTDDS_BUILTIN_TRANSPORTS={environ['FASTDDS_BUILTIN_TRANSPORTS']}: "
+                         "the node and the player must use the same")
         return notes
+    environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     if "ROS_DOMAIN_ID" not in environ:
         environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() if pid is None else pid) % 101)  # 1..101
         notes.append(f"using private ROS_DOMAIN_ID={environ['ROS_DOMAIN_ID']} (set ROS_DOMAIN_ID "
                      "to choose one)")
-    if large_data:
-        for key in restricted:
-            notes.append(f"ignoring {key}={environ.pop(key)}: it disables the large-data transport")
+    if environ["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA":
+        for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
+            if environ.get(key, "") not in ("", "0", "SUBNET", "DEFAULT"):
+                notes.append(f"ignoring {key}={environ.pop(key)}: it disables the large-data "
+                             "transport")
     return notes
 
 
@@ -184,7 +182,8 @@ def evaluate_and_report(job: Evaluation) -> Any:
     started = time.monotonic()
     check_outputs(job.out, job.json_path, job.overwrite)
     job.model = model_path(job.model, job.attach)
-    for note in prepare_ros_environment(os.environ, start_node=not job.attach):
+    for note in prepare_ros_environment(os.environ, start_node=not job.attach,
+                                        own_player=job.config.play):
         print(note)
     stage = Path(tempfile.mkdtemp(prefix="depth_unet_eval_"))
     try:

@@ -58,9 +58,9 @@ def _assert_same_scores(streamed: dict, offline: dict) -> None:
 
 
 # --- no graph ----------------------------------------------------------------------------------
-def test_a_started_node_gets_large_data_a_private_domain_and_no_restricted_discovery():
-    """Starting its own node, the evaluation sets LARGE_DATA, picks a domain only when none is
-    set, and drops the discovery range that disables LARGE_DATA."""
+def test_owning_node_and_player_gets_large_data_a_private_domain_and_no_restricted_discovery():
+    """Starting its own node and playing the bag itself, bag-eval sets LARGE_DATA, picks a domain
+    only when none is set, and drops the discovery range that disables LARGE_DATA."""
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     notes = prepare_ros_environment(env, start_node=True, pid=205)
     assert env == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA", "ROS_DOMAIN_ID": str(1 + 205 % 101)}
@@ -70,12 +70,13 @@ def test_a_started_node_gets_large_data_a_private_domain_and_no_restricted_disco
     assert env == {"ROS_DOMAIN_ID": "7", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
 
 
-def test_attaching_keeps_the_users_domain_and_discovery_settings():
-    """With --no-node nothing but the default transport changes: it must match the running node."""
+@pytest.mark.parametrize("start_node, own_player", [(False, True), (True, False)])
+def test_a_running_node_or_another_player_keeps_the_users_dds_settings(start_node, own_player):
+    """With --no-node or --no-play the other process lives in the user's shell: nothing changes,
+    since a transport that differs from theirs would deliver nothing."""
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    notes = prepare_ros_environment(env, start_node=False)
-    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
-    assert notes and "ROS_DOMAIN_ID" not in env
+    prepare_ros_environment(env, start_node=start_node, own_player=own_player)
+    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
 
 
 def test_comparisons_spread_over_the_bag_and_survive_dropped_frames():

@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not play the bag: wait while another player (ros2 bag play BAG) "
                              "publishes it, and read only the ground truth from the file")
     parser.add_argument("--image-topic", default="/camera/image_raw",
-                        help="the bag's camera image topic (sensor_msgs/Image); the node is "
-                             "remapped to it")
+                        help="the bag's camera image topic: sensor_msgs/Image, or a jpeg/png "
+                             "CompressedImage topic ending in /compressed (the node then runs "
+                             "with compressed_input); the node is remapped to it")
     parser.add_argument("--ground-truth-topic", default="/camera/depth/ground_truth",
                         help="the bag's ground-truth depth (32FC1 metres or 16UC1 millimetres, "
                              "same header stamp as the image); never published")
@@ -243,7 +244,7 @@ def _publish_outputs(stage: Path, job: Evaluation) -> None:
 
 def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str]]:
     """Start the node (unless attaching), stream, stop it; (result, kept frames, errors, notes)."""
-    from depth_unet_ros.node_process import NodeProcess, node_command
+    from depth_unet_ros.node_process import NodeProcess
     from depth_unet_ros.report import ErrorByDepth
     from depth_unet_ros.stream_eval import StreamEvaluator
     from depth_unet_ros.stream_results import BagPlan
@@ -263,10 +264,7 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
     try:
         if not job.attach:
             print(f"starting depth_node with {job.model}")
-            node = NodeProcess(node_command(job.model, image_topic=cfg.image_topic,
-                                            namespace=cfg.namespace,
-                                            params={"backend": job.backend}),
-                               stage / NODE_LOG_NAME)
+            node = NodeProcess(_node_command(job, plan), stage / NODE_LOG_NAME)
         evaluator = StreamEvaluator(job.bag, cfg, abort_check=node.check_alive if node else None,
                                     plan=plan)
         with evaluator:
@@ -287,6 +285,20 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
     notes = {"bag frames": f"{len(plan.image_stamps)} images, {count} with ground truth, "
                            f"{plan.image_rate_hz:.1f} Hz recorded"}
     return result, picker.picked(), errors, notes
+
+
+def _node_command(job: Evaluation, plan: Any) -> list[str]:
+    """depth_node as the launch file starts it, on the bag's image topic; a bag of compressed
+    images (``<camera>/image_raw/compressed``) gets the node's ``compressed_input``."""
+    from depth_unet_ros.bag_reader import COMPRESSED_SUFFIX
+    from depth_unet_ros.node_process import node_command
+
+    cfg, params = job.config, {"backend": job.backend}
+    image_topic = cfg.image_topic
+    if plan.compressed:
+        image_topic = image_topic[:-len(COMPRESSED_SUFFIX)]
+        params["compressed_input"] = True
+    return node_command(job.model, image_topic=image_topic, namespace=cfg.namespace, params=params)
 
 
 class ComparisonPicker:

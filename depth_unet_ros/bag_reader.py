@@ -23,6 +23,9 @@ from depth_unet_ros.datasets.base import Intrinsics
 from depth_unet_ros.errors import DatasetError, DepthUnetError
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"  # image_transport's "compressed"
+CAMERA_IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)  # what a camera topic may hold
+COMPRESSED_SUFFIX = "/compressed"  # image_transport's name for the compressed topic of an image
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 IMAGE_TOPIC = "/camera/image_raw"  # the topics `depth-unet nyu-to-bag` writes
 CAMERA_INFO_TOPIC = "/camera/camera_info"
@@ -124,20 +127,21 @@ def bag_topics(path: str | os.PathLike) -> dict[str, TopicInfo]:
 
 
 def require_topics(path: str | os.PathLike,
-                   wanted: dict[str, tuple[str, str]]) -> dict[str, TopicInfo]:
-    """Check that the bag has each wanted topic with the right type; raise a DatasetError that
+                   wanted: dict[str, tuple[str | tuple[str, ...], str]]) -> dict[str, TopicInfo]:
+    """Check that the bag has each wanted topic with an accepted type; raise a DatasetError that
     lists what the bag has and the option to pass otherwise.
 
-    ``wanted``: topic -> (message type, the command-line option that chooses it).
+    ``wanted``: topic -> (message type or types, the command-line option that chooses it).
     """
     topics = bag_topics(path)
     problems = []
-    for topic, (msgtype, option) in wanted.items():
+    for topic, (msgtypes, option) in wanted.items():
+        accepted = (msgtypes,) if isinstance(msgtypes, str) else msgtypes
         found = topics.get(topic)
         if found is None:
             problems.append(f"no topic {topic} (choose another with {option})")
-        elif found.msgtype != msgtype:
-            problems.append(f"{topic} is {found.msgtype}, not {msgtype}")
+        elif found.msgtype not in accepted:
+            problems.append(f"{topic} is {found.msgtype}, not {' or '.join(accepted)}")
         elif found.count == 0:
             problems.append(f"{topic} has no messages")
     if problems:
@@ -209,10 +213,14 @@ def _stamp_of(msg: Any) -> int:
 
 
 def rgb_of(msg: Any) -> np.ndarray:
-    """An 8-bit colour or mono sensor_msgs/Image -> its own (H, W, 3) uint8 RGB copy."""
-    from depth_unet_ros.image_conversion import image_msg_to_array
+    """An 8-bit colour or mono sensor_msgs/Image, or a jpeg/png CompressedImage -> its own
+    (H, W, 3) uint8 RGB copy."""
+    from depth_unet_ros.image_conversion import compressed_msg_to_array, image_msg_to_array
     from depth_unet_ros.preprocessing import to_rgb
 
+    if hasattr(msg, "format"):  # CompressedImage: decoded as the node decodes it
+        image, encoding = compressed_msg_to_array(msg)
+        return np.array(to_rgb(image, encoding))
     return np.array(to_rgb(image_msg_to_array(msg), msg.encoding))
 
 

@@ -115,7 +115,7 @@ class StreamEvaluator:
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
+        from sensor_msgs.msg import CompressedImage, Image
 
         cfg = self.config
         context = Context()
@@ -128,7 +128,8 @@ class StreamEvaluator:
             topics.pop(cfg.ground_truth_topic, None)  # the node must not see the answers
             ros["player"] = BagPlayer(node, topics)
         else:  # best effort hears reliable and best-effort players alike; raw: stamps only
-            node.create_subscription(Image, cfg.image_topic, self._on_input,
+            node.create_subscription(CompressedImage if self.plan.compressed else Image,
+                                     cfg.image_topic, self._on_input,
                                      QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
                                      raw=True)
         node.create_subscription(Image, cfg.depth_topic, self._on_depth, reliable)

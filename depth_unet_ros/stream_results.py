@@ -78,13 +78,20 @@ class BagPlan:
     image_stamps: list[int]  # header stamps of the images, in recorded order
     scored: frozenset[int]  # image stamps that have ground truth
     image_rate_hz: float  # the bag's image rate (0 for a single frame)
+    compressed: bool = False  # the images are sensor_msgs/CompressedImage (jpeg, png)
 
     @classmethod
     def of(cls, bag: str | os.PathLike, image: str = bag_reader.IMAGE_TOPIC,
            truth: str = bag_reader.GROUND_TRUTH_TOPIC) -> "BagPlan":
         """The plan for scoring images on topic ``image`` against depth on topic ``truth``."""
-        bag_reader.require_topics(bag, {image: (bag_reader.IMAGE_TYPE, "--image-topic"),
-                                        truth: (bag_reader.IMAGE_TYPE, "--ground-truth-topic")})
+        topics = bag_reader.require_topics(bag, {
+            image: (bag_reader.CAMERA_IMAGE_TYPES, "--image-topic"),
+            truth: (bag_reader.IMAGE_TYPE, "--ground-truth-topic")})
+        compressed = topics[image].msgtype == bag_reader.COMPRESSED_IMAGE_TYPE
+        if compressed and not image.endswith(bag_reader.COMPRESSED_SUFFIX):
+            raise DatasetError(f"bag {bag}: {image} holds compressed images but its name does not "
+                               f"end in {bag_reader.COMPRESSED_SUFFIX}, image_transport's "
+                               "convention the node is remapped by; rename it in the bag")
         stamps = bag_reader.header_stamps(bag, (image, truth))
         images, truths = stamps[image], set(stamps[truth])
         if len(set(images)) != len(images):
@@ -98,7 +105,7 @@ class BagPlan:
                 f"(images {_span(images)}, ground truth {_span(sorted(truths))}); each ground-"
                 "truth depth must carry its image's exact header stamp")
         span_s = (images[-1] - images[0]) / 1e9 if len(images) > 1 else 0.0
-        return cls(images, scored, (len(images) - 1) / span_s if span_s > 0 else 0.0)
+        return cls(images, scored, (len(images) - 1) / span_s if span_s > 0 else 0.0, compressed)
 
 
 def _span(stamps: list[int]) -> str:

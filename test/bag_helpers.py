@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from depth_unet_ros import bag_writer as bw
@@ -18,20 +19,25 @@ def write_foreign_bag(out: Path, frames: Sequence[RGBDFrame], storage: str = "sq
                       depth_topic: str = "/cam/aligned_depth/image_raw",
                       info_topic: str = "/cam/color/camera_info", frame_id: str = "cam_color_optical",
                       rate_hz: float = 10.0, depth_stamp_shift_ns: int = 0,
-                      depth_first: bool = True) -> Path:
+                      depth_first: bool = True, compressed: str | None = None) -> Path:
     """A bag as a RealSense-style driver records it: bgr8 colour, 16UC1 millimetre depth with
     0 = no reading, its own topic names and frame id, metadata version 9 (Jazzy's ros2 bag record).
 
     ``depth_stamp_shift_ns`` offsets the depth stamps (a bag whose stamps never match);
-    ``depth_first`` records each depth before its image (other recorders' order varies).
+    ``depth_first`` records each depth before its image (other recorders' order varies);
+    ``compressed`` ("jpeg" or "png") records CompressedImage on ``image_topic + "/compressed"``
+    instead of raw images, as image_transport's compressed plugin does.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     ts = bw.make_typestore()
     image_type = ts.types[bw.IMAGE_TYPE]
+    camera_type = "sensor_msgs/msg/CompressedImage" if compressed else bw.IMAGE_TYPE
+    if compressed:
+        image_topic += "/compressed"
     with Writer(out, version=9, storage_plugin=StoragePlugin[storage.upper()]) as writer:
         conns = {topic: writer.add_connection(topic, msgtype, typestore=ts)
-                 for topic, msgtype in ((image_topic, bw.IMAGE_TYPE), (depth_topic, bw.IMAGE_TYPE),
+                 for topic, msgtype in ((image_topic, camera_type), (depth_topic, bw.IMAGE_TYPE),
                                         (info_topic, bw.CAMERA_INFO_TYPE))}
         for i, frame in enumerate(frames):
             t = bw.stamp_ns(i, rate_hz)
@@ -43,8 +49,15 @@ def write_foreign_bag(out: Path, frames: Sequence[RGBDFrame], storage: str = "sq
                 pixels = np.ascontiguousarray(frame.image)
             else:
                 raise ValueError(image_encoding)
-            image = image_type(header=header, height=h, width=w, encoding=image_encoding,
-                               is_bigendian=0, step=3 * w, data=pixels.reshape(-1))
+            if compressed:
+                ok, data = cv2.imencode(f".{compressed.replace('jpeg', 'jpg')}",
+                                        np.ascontiguousarray(frame.image[..., ::-1]))
+                assert ok
+                image = ts.types[camera_type](header=header, format=f"bgr8; {compressed} "
+                                              "compressed bgr8", data=data.reshape(-1))
+            else:
+                image = image_type(header=header, height=h, width=w, encoding=image_encoding,
+                                   is_bigendian=0, step=3 * w, data=pixels.reshape(-1))
             if depth_encoding == "16UC1":
                 mm = np.round(frame.depth_m * 1000.0).astype("<u2")
                 depth_data, step = mm.view(np.uint8).reshape(-1), 2 * w

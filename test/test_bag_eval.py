@@ -164,6 +164,27 @@ def test_a_foreign_bag_evaluates_like_offline_and_writes_the_report(tiny_onnx_mo
     assert "| 00003@" in (out / "report.md").read_text()  # the per-frame table
 
 
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_bag_of_compressed_images_evaluates_like_offline(tiny_onnx_model, tmp_path, ros_env):
+    """image_transport's jpeg topic (<camera>/image_raw/compressed): the node is started with
+    compressed_input and scores every frame as `evaluate` does, decoding the same bytes."""
+    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+
+    synthetic = SyntheticIndoorDataset(3, seed=2000)
+    bag = write_foreign_bag(tmp_path / "jpeg", [synthetic[i] for i in range(3)], storage="mcap",
+                            compressed="jpeg")
+    out = tmp_path / "report"
+    topics = ["--image-topic", "/cam/color/image_raw/compressed",
+              "--ground-truth-topic", "/cam/aligned_depth/image_raw"]
+    assert main(["bag-eval", str(bag), *topics, "--model", str(tiny_onnx_model), "--rate", "0.5",
+                 "--out", str(out)]) == 0
+    streamed = json.loads((out / "metrics.json").read_text())
+    assert streamed["num_images"] == 3 and streamed["stream"]["missing"] == 0
+    _assert_same_scores(streamed, _offline(tiny_onnx_model, bag, "/cam/color/image_raw/compressed",
+                                           "/cam/aligned_depth/image_raw", "/cam/color/camera_info"))
+
+
 def _silent_node(stop: threading.Event, ready: threading.Event) -> None:
     """A node that takes the camera and offers /depth/image but never publishes a depth."""
     import rclpy

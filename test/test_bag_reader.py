@@ -74,6 +74,20 @@ def test_a_foreign_bag_reads_as_the_frames_it_holds(tmp_path, storage):
     assert dataset[1].name == dataset[1].name  # going back re-reads from the start
 
 
+def test_a_bag_of_png_compressed_images_reads_back_pixel_for_pixel(tmp_path):
+    """CompressedImage topics (image_transport's <camera>/compressed) are decoded as the node
+    decodes them: lossless png gives the RGB back exactly, and the plan says compressed."""
+    frames = _frames(2)
+    bag = write_foreign_bag(tmp_path / "png", frames, compressed="png")
+    dataset = BagDataset(bag, "/cam/color/image_raw/compressed", "/cam/aligned_depth/image_raw",
+                         "/cam/color/camera_info")
+    for i, want in enumerate(frames):
+        np.testing.assert_array_equal(dataset[i].image, want.image)
+    assert BagPlan.of(bag, "/cam/color/image_raw/compressed", "/cam/aligned_depth/image_raw").compressed
+    assert not BagPlan.of(write_foreign_bag(tmp_path / "raw", frames), "/cam/color/image_raw",
+                          "/cam/aligned_depth/image_raw").compressed
+
+
 def test_open_dataset_takes_a_bag_folder_and_reads_our_bags_exactly(own_bag):
     """`evaluate --data BAG` sees the written frames pixel for pixel, in order."""
     dataset = open_dataset(own_bag)

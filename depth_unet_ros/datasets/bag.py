@@ -33,7 +33,7 @@ class BagDataset:
         self.path = Path(path)
         self.topics = (image_topic, ground_truth_topic, camera_info_topic)
         found = bag_reader.require_topics(self.path, {
-            image_topic: (bag_reader.IMAGE_TYPE, "--image-topic"),
+            image_topic: (bag_reader.CAMERA_IMAGE_TYPES, "--image-topic"),
             ground_truth_topic: (bag_reader.IMAGE_TYPE, "--ground-truth-topic")})
         self._has_info = camera_info_topic in found
         stamps = bag_reader.header_stamps(self.path, self.topics if self._has_info

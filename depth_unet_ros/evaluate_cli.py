@@ -15,9 +15,9 @@ BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True,
+    parser.add_argument("--model", default="",
                         help="model to evaluate: a training checkpoint (.pt), an ONNX model "
-                             "(.onnx) or a TensorRT engine")
+                             "(.onnx) or a TensorRT engine; default: the bundled model")
     parser.add_argument("--data", required=True,
                         help="nyu_depth_v2_labeled.mat or a folder dataset (one folder per frame "
                              "with rgb.png/jpg, depth_mm.png, camera.json)")
@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from depth_unet_ros.evaluation import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
     from depth_unet_ros.metrics import format_metric_table
+    from depth_unet_ros.node_core import resolve_model_path
 
     json_path = Path(args.json) if args.json else None
     if json_path is not None and json_path.exists() and not args.overwrite:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data, splits=args.splits, split=split, depth=args.depth)
     estimator = None
     try:
-        estimator = load_estimator(args.model, backend=args.backend)
+        estimator = load_estimator(resolve_model_path(args.model), backend=args.backend)
         result = evaluate_dataset(estimator, dataset, flip_tta=args.flip_tta,
                                   progress=not args.no_progress, save_images_dir=args.images,
                                   max_images_saved=args.max_images, limit=args.limit)
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             if callable(close):
                 close()
 
-    row_name = Path(args.model).name + (" +flip" if args.flip_tta else "")
+    row_name = Path(resolve_model_path(args.model)).name + (" +flip" if args.flip_tta else "")
     print(f"{result.num_images} images from {args.data} (split {split}, {args.depth} depth)")
     if result.skipped:
         print(f"skipped {len(result.skipped)} frames without valid ground truth")

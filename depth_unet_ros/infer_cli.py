@@ -20,7 +20,8 @@ MAX_MM = np.iinfo(np.uint16).max  # 65.5 m: anything farther saturates
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", type=Path, help="image files (any OpenCV-readable format)")
-    parser.add_argument("--model", type=Path, required=True, help="model: .onnx, .engine, or a .pt checkpoint")
+    parser.add_argument("--model", default="",
+                        help="model: .onnx, .engine, or a .pt checkpoint; default: the bundled model")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend")
     parser.add_argument("--output-size", choices=OUTPUT_SIZES, default="input",
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from depth_unet_ros.inference import load_estimator
+    from depth_unet_ros.node_core import resolve_model_path
 
     missing = [str(p) for p in args.images if not p.is_file()]
     if missing:
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if duplicates:
         raise ImageFormatError(f"several images share the name(s) {', '.join(duplicates)}; their "
                                "outputs would overwrite each other, run them into separate --out folders")
-    with load_estimator(args.model, backend=args.backend) as estimator:
+    with load_estimator(resolve_model_path(args.model), backend=args.backend) as estimator:
         for path in tqdm(args.images, desc="depth", unit="img"):
             prediction = estimator.predict(read_rgb(path), output_size=args.output_size)
             write_outputs(args.out, path.stem, prediction.depth_m)

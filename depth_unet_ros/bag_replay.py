@@ -120,6 +120,19 @@ class BagPlayer:
         publisher.publish(message.data)
         return True
 
+    def wait_for_acks(self, timeout_s: float) -> bool:
+        """Block until every reliable subscriber has acknowledged everything published (or
+        ``timeout_s`` passed); False on timeout. A player that exits at once would otherwise
+        take its last messages with it (``ros2 bag play --wait-for-all-acked``)."""
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + timeout_s
+        acked = True
+        for publisher in self._publishers.values():
+            left_s = max(0.0, deadline - time.monotonic())
+            acked &= bool(publisher.wait_for_all_acked(Duration(nanoseconds=int(left_s * 1e9))))
+        return acked
+
     def play(self, messages: Iterable[RawMessage], options: ReplayOptions = ReplayOptions(),
              before_publish: Callable[[RawMessage, float], None] | None = None,
              wait: Callable[[float], None] | None = None,

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="before playing, wait until each of these topics has a subscriber "
                              "(e.g. /camera/image_raw, so no frame is lost while the depth node "
                              "is discovered); up to --wait-timeout seconds")
+    parser.add_argument("--ack-timeout", type=float, default=5.0, metavar="S",
+                        help="at the end, wait up to S seconds until reliable subscribers have "
+                             "acknowledged every message, so the last ones are not lost on exit")
     parser.add_argument("--wait-timeout", type=float, default=30.0, metavar="S",
                         help="how long --wait-for waits before giving up with an error")
 
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(args.delay)
         passes = 0
         while True:
-            with tqdm(total=total, unit="msg", desc=f"replay {passes + 1}" if args.loop else "replay") as bar:
+            label = f"replay {passes + 1}" if args.loop else "replay"
+            with tqdm(total=total, unit="msg", desc=label) as bar:
                 stats = player.play(bag_reader.iter_raw_messages(
                     args.bag, player.topics, int(options.start_offset_s * 1e9)), options,
                     before_publish=lambda message, now: bar.update())
@@ -94,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{stats.duration_s:.1f} s (at most {stats.max_lateness_ms:.1f} ms behind "
                   "the recorded schedule)")
             if not options.loop:
+                if not player.wait_for_acks(args.ack_timeout):
+                    print(f"warning: not every reliable subscriber acknowledged the last messages "
+                          f"within {args.ack_timeout:g} s (--ack-timeout)")
                 return 0
     finally:
         node.destroy_node()

@@ -28,7 +28,8 @@ def test_colcon_identifies_an_ament_python_package(tmp_path: Path) -> None:
     assert kind.strip() == "(ros.ament_python)"
 
 
-def test_colcon_build_installs_marker_manifest_launch_config_and_node(tmp_path: Path) -> None:
+def test_colcon_build_installs_marker_manifest_launch_config_node_model_and_sample_bag(
+        tmp_path: Path) -> None:
     """The install space holds what `ros2 launch depth_unet_ros depth.launch.py` looks up."""
     result = _colcon("build", "--base-paths", str(REPO), "--build-base", str(tmp_path / "build"),
                      "--install-base", str(tmp_path / "install"), cwd=tmp_path)
@@ -42,3 +43,10 @@ def test_colcon_build_installs_marker_manifest_launch_config_and_node(tmp_path: 
     node = prefix / "lib" / "depth_unet_ros" / "depth_node"
     assert node.is_file() and node.stat().st_mode & 0o111, "depth_node must be an executable"
     assert (prefix / "lib" / "depth_unet_ros" / "depth-unet").is_file()
+    # The bundled model and sample bag travel with the Python package, so `depth-unet demo`
+    # and the node's default model work from a colcon install too.
+    packages = list(prefix.glob("lib/python3*/site-packages/depth_unet_ros"))
+    assert len(packages) == 1, packages
+    assert (packages[0] / "models" / "default.onnx").stat().st_size > 1_000_000
+    bag = packages[0] / "data" / "sample_handheld"
+    assert (bag / "metadata.yaml").is_file() and (bag / "sample_handheld.mcap").is_file()

@@ -30,7 +30,7 @@ from depth_unet_ros.metrics import EvalProtocol
 from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            latency_summary_ms, stamp_from_ns)
 from depth_unet_ros.stream_results import (BagPlan, ScoredFrame, Scoring, StreamResult,
-                                           StreamStats, frame_name_of)
+                                           StreamStats)
 
 WARMUP_PERIOD_S = 0.5  # resend period of the warm-up frame (discovery races, best-effort loss)
 POLL_S = 0.05
@@ -304,7 +304,8 @@ class StreamEvaluator:
                 send_rate_hz=(session.sent - 1) / span_s if span_s > 0 else 0.0,
                 duration_s=session.end_s - session.start_s, warmup_s=warmup_s,
                 player="depth-unet replay" if self.config.play else "external (e.g. ros2 bag play)",
-                missing_names=[frame_name_of(self.plan, s) for s in pairer.missing],
+                missing_names=[bag_reader.frame_name(session.index_of[s], s)
+                               for s in pairer.missing],
                 nan_fraction_mean=float(np.mean(scoring.nan_fractions)) if scoring.nan_fractions else 0.0,
                 node_inference_ms=latency_summary_ms(diag.inference_p50_ms),
                 node_latency_ms=latency_summary_ms(diag.node_latency_p50_ms),

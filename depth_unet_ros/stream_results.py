@@ -114,11 +114,6 @@ def _span(stamps: list[int]) -> str:
     return f"{len(stamps)} from {stamps[0] / 1e9:.3f} s to {stamps[-1] / 1e9:.3f} s"
 
 
-def frame_name_of(plan: BagPlan, stamp_ns: int) -> str:
-    """The name a bag frame gets in reports, the same as ``BagDataset`` gives it."""
-    return bag_reader.frame_name(plan.image_stamps.index(stamp_ns), stamp_ns)
-
-
 class Scoring:
     """Scores answers in stream order; ValueError (no valid pixel) skips a frame, as offline."""
 

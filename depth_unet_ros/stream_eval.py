@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -216,7 +217,8 @@ class StreamEvaluator:
         """Resend the bag's first image under a stamp no frame has until the node answers it;
         seconds it took. Proves the whole path before the clock starts and keeps the first
         inference (slow on every backend) out of the latency figures."""
-        first = next(bag_reader.iter_raw_messages(self.bag, [self.config.image_topic]))
+        with closing(bag_reader.iter_raw_messages(self.bag, [self.config.image_topic])) as images:
+            first = next(images)  # closing: the bag file is released now, not at exit
         start = next_send = time.monotonic()
         sent: set[int] = set()
         while True:

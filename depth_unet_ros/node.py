@@ -23,8 +23,9 @@ from std_msgs.msg import Header
 
 from depth_unet_ros import node_core
 from depth_unet_ros.errors import DepthUnetError, ImageFormatError
-from depth_unet_ros.image_conversion import (array_to_image_msg, compressed_msg_to_array,
-                                             float_encoding, image_msg_to_array)
+from depth_unet_ros.image_cdr import SerializedImage
+from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
+                                             image_msg_to_array)
 from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
                                       QosChoice)
 from depth_unet_ros.preprocessing import to_rgb
@@ -229,18 +230,22 @@ class DepthNode(Node):
         self._focal_scale = scale
         meta = self._estimator.metadata
         low, high = node_core.depth_limits_m(settings, meta.min_depth_m, meta.max_depth_m, scale)
-        depth_m = node_core.finalize_depth(prediction.depth_m, scale, low, high)  # (h, w)
-        header = msg.header
-        if settings.frame_id_override:
-            header = Header(stamp=msg.header.stamp, frame_id=settings.frame_id_override)
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        frame_id = settings.frame_id_override or msg.header.frame_id
+        # Outputs go out pre-serialized (image_cdr): the depth is written once, into the message.
+        depth_hw = prediction.depth_m.shape
+        depth = SerializedImage(depth_hw[0], depth_hw[1], "32FC1", stamp, frame_id)
+        node_core.finalize_depth(prediction.depth_m, scale, low, high, out=depth.pixels)
         if self._depth_pub.get_subscription_count() > 0:
-            self._depth_pub.publish(array_to_image_msg(depth_m, "32FC1", header, Image))
+            self._depth_pub.publish(depth.to_bytes())
         if info is not None and self._info_pub.get_subscription_count() > 0:
-            self._info_pub.publish(self._scaled_info(info, header, rgb.shape[:2], depth_m.shape))
+            header = Header(stamp=msg.header.stamp, frame_id=frame_id)
+            self._info_pub.publish(self._scaled_info(info, header, rgb.shape[:2], depth_hw))
         if settings.publish_features and self._features_pub.get_subscription_count() > 0:
             features = prediction.features  # (C, h/4, w/4)
-            self._features_pub.publish(array_to_image_msg(
-                features, float_encoding(features.shape[0]), header, Image))
+            self._features_pub.publish(SerializedImage.of(
+                features, float_encoding(features.shape[0]), stamp, frame_id,
+                channels_first=True).to_bytes())
         self._stats.record_processed((time.monotonic() - received_s) * 1e3, inference_ms)
 
     def _scale_for(self, info: CameraInfo | None, image_width: int) -> float:

@@ -347,10 +347,12 @@ def depth_limits_m(settings: NodeSettings, model_min_m: float, model_max_m: floa
     return low, high
 
 
-def finalize_depth(depth_m: np.ndarray, scale: float, min_m: float, max_m: float) -> np.ndarray:
-    """(H, W) depth x ``scale`` as a new float32 array, NaN outside [min_m, max_m] (REP 118:
-    NaN = no reading; non-finite predictions become NaN too)."""
-    out = np.multiply(depth_m, np.float32(scale), dtype=np.float32)
+def finalize_depth(depth_m: np.ndarray, scale: float, min_m: float, max_m: float,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) depth x ``scale`` as float32, NaN outside [min_m, max_m] (REP 118: NaN = no
+    reading; non-finite predictions become NaN too); written into ``out`` when given (the
+    pixels of the outgoing message), else into a new array."""
+    out = np.multiply(depth_m, np.float32(scale), dtype=np.float32, out=out)
     with np.errstate(invalid="ignore"):
         invalid = ~((out >= min_m) & (out <= max_m))  # also catches NaN
     out[invalid] = np.nan

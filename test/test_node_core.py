@@ -204,6 +204,14 @@ def test_finalize_depth_scales_and_sets_nan_outside_the_range_without_touching_t
     np.testing.assert_array_equal(depth, original)
 
 
+def test_finalize_depth_writes_into_the_given_buffer():
+    """With ``out`` (the outgoing message's pixels) the result lands there and nothing new is made."""
+    depth = np.array([[0.05, 0.5], [2.0, 30.0]], np.float32)
+    buffer = np.full((2, 2), -1.0, np.dtype("<f4"))
+    assert node_core.finalize_depth(depth, 1.0, 0.1, 10.0, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, [[np.nan, 0.5], [2.0, np.nan]])
+
+
 def test_empty_model_path_means_the_bundled_model():
     """model_path "" resolves to depth_unet_ros/models/default.onnx; ~ is expanded."""
     assert node_core.resolve_model_path("").endswith("depth_unet_ros/models/default.onnx")

@@ -281,6 +281,27 @@ def test_compressed_input_png_is_decoded_and_answered_like_the_raw_image(context
                                equal_nan=True)
 
 
+def test_frame_id_override_names_every_output_frame_and_keeps_the_input_stamp(context, tiny_onnx_model,
+                                                                             tmp_path):
+    """frame_id_override replaces the input's frame_id on depth, features and camera_info alike
+    (the outputs are serialized by hand, so each must carry it); the stamp stays the input's."""
+    command = node_executable() + ros_args(tiny_onnx_model, "/fidcam/image_raw", "/fidcam/camera_info",
+                                           namespace="fid",
+                                           params=["frame_id_override:=depth_camera_optical_frame"])
+    with NodeProcess(command, tmp_path / "frame_id_node.log") as fid_node:
+        probe = Probe(context, "probe_frame_id", "/fidcam/image_raw", "/fidcam/camera_info", "fid")
+        try:
+            assert probe.wait_for_node(30.0), f"depth_node never appeared:\n{fid_node.log()}"
+            sent, out = probe.send_until_output(
+                lambda ns: make_image(_pixels(H, W, seed=6), "rgb8", ns), "reliable",
+                camera_info=make_camera_info(W, H, 0, fx=150.0), timeout_s=20.0)
+        finally:
+            probe.close()
+    for topic, msg in out.items():
+        assert msg.header.frame_id == "depth_camera_optical_frame", topic
+        assert stamp_key(msg.header) == stamp_key(sent.header), topic
+
+
 def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default_transports(
         tiny_onnx_model, tmp_path):
     """qos_reliability auto (the params file's default) re-subscribes reliable for a reliable

@@ -163,6 +163,9 @@ class DepthNode(Node):
             return
         if self._slot.put((msg, time.monotonic())):
             self._stats.count("dropped")
+        # Let the worker take the GIL now: otherwise it waits until the executor's Python loop
+        # next blocks in rcl_wait, about 0.3 ms of latency per frame (measured at 640x480).
+        time.sleep(0)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:

@@ -49,3 +49,7 @@ def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: 
     slow_phase = min(report["runs"], key=lambda run: run["camera_hz"])
     assert slow_phase["answered"] == slow_phase["sent"] > 0
     assert report["inference_ms"]["p50"] > 0
+    # The overhead is taken against the node's own inference of the same frames (/diagnostics).
+    assert 0 < slow_phase["node_inference_ms_p50"] < slow_phase["node_latency_ms_p50"]
+    assert slow_phase["overhead_p50_ms"] == pytest.approx(
+        slow_phase["latency_ms"]["p50"] - slow_phase["node_inference_ms_p50"])

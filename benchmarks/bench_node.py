@@ -162,7 +162,10 @@ def run_client(args: argparse.Namespace) -> int:
                         "answered": len(latencies), "output_hz": len(latencies) / duration,
                         "latency_ms": summarize_ms(latencies), "node_cpu_percent": 100 * cpu,
                         "node_inference_ms_p50": median_of(inside, "inference_p50_ms"),
-                        "node_latency_ms_p50": median_of(inside, "latency_p50_ms")})
+                        "node_latency_ms_p50": median_of(inside, "latency_p50_ms"),
+                        # Which DDS leg loses frames: images in vs depth out, at the node.
+                        "node_input_hz": median_of(inside, "input_rate_hz"),
+                        "node_output_hz": median_of(inside, "output_rate_hz")})
     print(json.dumps(results))
     executor.shutdown(timeout_sec=2.0)
     spinner.join(timeout=2.0)
@@ -253,15 +256,16 @@ def run_transport(name: str, args: argparse.Namespace, model: str, phases: list)
 def markdown(rows: list[dict], inference: dict[str, float]) -> str:
     lines = ["| transport | camera Hz | sent | answered | output Hz | e2e p50 ms | e2e p90 ms | "
              "e2e max ms | inference in node p50 ms | overhead p50 ms | of which in node ms | "
-             "isolated inference p50 ms | node CPU % |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "isolated inference p50 ms | node in / out Hz | node CPU % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lat = r["latency_ms"]
         lines.append(f"| {r['transport']} | {r['camera_hz']:g} | {r['sent']} | {r['answered']} | "
                      f"{r['output_hz']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {lat['max']:.1f} | "
                      f"{r['node_inference_ms_p50']:.1f} | {r['overhead_p50_ms']:.1f} | "
                      f"{r['node_latency_ms_p50'] - r['node_inference_ms_p50']:.1f} | "
-                     f"{inference['p50']:.1f} | {r['node_cpu_percent']:.0f} |")
+                     f"{inference['p50']:.1f} | {r['node_input_hz']:.1f} / {r['node_output_hz']:.1f} | "
+                     f"{r['node_cpu_percent']:.0f} |")
     return "\n".join(lines)
 
 

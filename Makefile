@@ -16,8 +16,9 @@ $(VENV)/.installed: setup.py constraints-ci.txt
 	$(BIN)/pip install --quiet -c constraints-ci.txt -e '.[train,ros,dev]'
 	touch $@
 
+# The quick start may be run again: it replaces its own demo_out/ (the CLI alone refuses to).
 demo: venv
-	$(BIN)/depth-unet demo
+	$(BIN)/depth-unet demo --overwrite
 
 test: venv
 	$(BIN)/python -m pytest

@@ -16,7 +16,7 @@ import struct
 import numpy as np
 
 from depth_unet_ros.errors import ImageFormatError
-from depth_unet_ros.image_conversion import encoding_layout
+from depth_unet_ros.image_conversion import as_hwc, encoding_layout
 
 CDR_LE_HEADER = b"\x00\x01\x00\x00"  # encapsulation kind CDR_LE, options 0
 _UINT32 = struct.Struct("<I")
@@ -64,12 +64,7 @@ class SerializedImage:
            channels_first: bool = False) -> "SerializedImage":
         """The message holding ``image`` ((H, W), or (H, W, C); (C, H, W) with
         ``channels_first``), cast to the encoding's dtype in the one copy."""
-        if image.ndim == 3 and channels_first:
-            image = image.transpose(1, 2, 0)
-        channels = encoding_layout(encoding)[1]
-        if image.ndim not in (2, 3) or (1 if image.ndim == 2 else image.shape[2]) != channels:
-            raise ImageFormatError(f"encoding {encoding!r} has {channels} channel(s), the array has "
-                                   f"shape {image.shape} (channels_first={channels_first})")
+        image = as_hwc(image, encoding, channels_first)
         out = cls(image.shape[0], image.shape[1], encoding, stamp, frame_id)
         np.copyto(out.pixels, image.reshape(out.pixels.shape), casting="same_kind")
         return out

@@ -84,6 +84,20 @@ def float_encoding(channels: int) -> str:
     return f"32FC{int(channels)}"
 
 
+def as_hwc(image: np.ndarray, encoding: str, channels_first: bool = True) -> np.ndarray:
+    """``image`` as (H, W) or (H, W, C) (a view), checked against the channels of ``encoding``;
+    a 3-D array is (C, H, W) unless ``channels_first=False``."""
+    channels = encoding_layout(encoding)[1]
+    image = np.asarray(image)
+    if image.ndim == 3 and channels_first:
+        image = image.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+    have = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else -1)
+    if have != channels:
+        raise ImageFormatError(f"encoding {encoding!r} has {channels} channel(s), the array has "
+                               f"shape {image.shape} (channels_first={channels_first})")
+    return image
+
+
 def array_to_image_msg(image: np.ndarray, encoding: str, header: Any,
                        msg_cls: Callable[[], Any], channels_first: bool = True) -> Any:
     """A message of ``msg_cls`` (sensor_msgs.msg.Image or a stand-in) holding ``image``.
@@ -93,13 +107,7 @@ def array_to_image_msg(image: np.ndarray, encoding: str, header: Any,
     are cast to the encoding's dtype and written in host byte order; rows are unpadded.
     """
     dtype, channels = encoding_layout(encoding)
-    image = np.asarray(image)
-    if image.ndim == 3 and channels_first:
-        image = image.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
-    have = 1 if image.ndim == 2 else (image.shape[2] if image.ndim == 3 else -1)
-    if have != channels:
-        raise ImageFormatError(f"encoding {encoding!r} has {channels} channel(s), the array has "
-                               f"shape {image.shape} (channels_first={channels_first})")
+    image = as_hwc(image, encoding, channels_first)
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageFormatError(f"cannot publish an empty image of shape {image.shape}")
     pixels = np.ascontiguousarray(image, dtype=dtype)  # the one copy (transpose + cast together)

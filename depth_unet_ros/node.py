@@ -45,7 +45,8 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
                        "empty = the model bundled with the package (models/default.onnx)", True),
     "backend": ("auto", "one of: auto, onnxruntime, tensorrt, torch (auto: TensorRT when it and a "
                         "CUDA GPU are present, else ONNX Runtime)", True),
-    "num_threads": (0, "CPU threads for inference; 0 = the backend's default", True),
+    "num_threads": (0, "CPU threads for inference; 0 = the backend's default (ONNX Runtime: one "
+                       "per physical core, not pinned to cores)", True),
     "qos_reliability": ("auto", "input QoS, one of: auto, best_effort, reliable; auto starts "
                                 "best-effort (hears any camera) and re-subscribes reliable while "
                                 "every publisher of the input is reliable", True),

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from depth_unet_ros.cpu_cores import physical_cores
 from depth_unet_ros.errors import ModelLoadError
 from depth_unet_ros.model_metadata import EXPORT_FIX, ModelMetadata
 
@@ -33,7 +34,9 @@ def default_providers(available: Sequence[str]) -> list[Any]:
 class OnnxRuntimeBackend:
     """Runs an exported ONNX model with ONNX Runtime.
 
-    ``intra_op_num_threads``: CPU threads per operator (None: ONNX Runtime's default, all cores);
+    ``intra_op_num_threads``: CPU threads per operator (None: one per physical core, unpinned;
+    ONNX Runtime's own default count also pins its workers to cores, and on a small CPU shared
+    with DDS threads a pinned worker that finds its core busy made inferences up to 2x slower);
     ``providers``: execution providers in priority order (None: GPU ones when available, then CPU);
     ``allow_spinning``: False stops idle worker threads busy-waiting, for CPUs shared with other work.
     """
@@ -46,9 +49,9 @@ class OnnxRuntimeBackend:
 
         self.path = Path(path)
         options = ort.SessionOptions()
-        if intra_op_num_threads is not None:
-            options.intra_op_num_threads = int(intra_op_num_threads)
-            options.inter_op_num_threads = 1  # one model, one request at a time
+        # An explicit count, even the default one, keeps ONNX Runtime from pinning its threads.
+        options.intra_op_num_threads = int(intra_op_num_threads or physical_cores())
+        options.inter_op_num_threads = 1  # one model, one request at a time
         if not allow_spinning:  # idle workers yield the CPU at once (costs some latency)
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = list(providers) if providers is not None else default_providers(

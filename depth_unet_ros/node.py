@@ -226,8 +226,12 @@ class DepthNode(Node):
     def _process(self, msg: Any, received_s: float) -> None:
         settings = self._settings  # one consistent snapshot per frame
         rgb = self._decode(msg)
+        # Consumers of only camera_info and features (a VO node) need no depth image: skip its
+        # upsampling and post-processing; camera_info needs only its size.
+        want_depth = self._depth_pub.get_subscription_count() > 0
         start_s = time.monotonic()
-        prediction = self._estimator.predict(rgb, output_size=settings.output_size)
+        prediction = self._estimator.predict(
+            rgb, output_size=settings.output_size if want_depth else "network")
         inference_ms = (time.monotonic() - start_s) * 1e3
         info = self._camera_info
         scale = self._scale_for(info, rgb.shape[1]) if settings.focal_scaling else 1.0
@@ -236,11 +240,11 @@ class DepthNode(Node):
         low, high = node_core.depth_limits_m(settings, meta.min_depth_m, meta.max_depth_m, scale)
         stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         frame_id = settings.frame_id_override or msg.header.frame_id
-        # Outputs go out pre-serialized (image_cdr): the depth is written once, into the message.
-        depth_hw = prediction.depth_m.shape
-        depth = SerializedImage(depth_hw[0], depth_hw[1], "32FC1", stamp, frame_id)
-        node_core.finalize_depth(prediction.depth_m, scale, low, high, out=depth.pixels)
-        if self._depth_pub.get_subscription_count() > 0:
+        depth_hw = rgb.shape[:2] if settings.output_size == "input" else prediction.depth_m.shape
+        if want_depth:
+            # Outputs go out pre-serialized (image_cdr): depth is written once, into the message.
+            depth = SerializedImage(depth_hw[0], depth_hw[1], "32FC1", stamp, frame_id)
+            node_core.finalize_depth(prediction.depth_m, scale, low, high, out=depth.pixels)
             self._depth_pub.publish(depth.to_bytes())
         if info is not None and self._info_pub.get_subscription_count() > 0:
             header = Header(stamp=msg.header.stamp, frame_id=frame_id)

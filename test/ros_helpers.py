@@ -102,12 +102,14 @@ class Probe:
     """Camera publishers and output subscribers in one rclpy node, spun in a thread.
 
     ``kinds`` chooses the image publishers (a camera is either reliable or best-effort; an
-    ``auto`` node follows what it sees); ``outputs`` False leaves the node without consumers.
+    ``auto`` node follows what it sees); ``outputs``: the output topics to subscribe (True: all,
+    False: none, leaving the node without consumers).
     """
 
     def __init__(self, context: Any, name: str, image_topic: str = "/camera/image_raw",
                  camera_info_topic: str = "/camera/camera_info", namespace: str = "",
-                 kinds: Sequence[str] = ("reliable", "best_effort"), outputs: bool = True):
+                 kinds: Sequence[str] = ("reliable", "best_effort"),
+                 outputs: bool | Sequence[str] = True):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
@@ -127,8 +129,9 @@ class Probe:
         self.received: dict[str, dict[tuple[int, int], tuple[Any, float]]] = {t: {} for t in OUTPUT_TOPICS}
         self.diagnostics: list[tuple[str, dict[str, str]]] = []  # (status name, values)
         types = {"depth/image": Image, "depth/camera_info": CameraInfo, "depth/features": Image}
-        for topic, msg_type in (types.items() if outputs else ()):
-            self.node.create_subscription(msg_type, prefix + topic, self._keep(topic), reliable)
+        wanted = OUTPUT_TOPICS if outputs is True else (outputs or ())
+        for topic in wanted:
+            self.node.create_subscription(types[topic], prefix + topic, self._keep(topic), reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)

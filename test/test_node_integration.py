@@ -302,6 +302,32 @@ def test_frame_id_override_names_every_output_frame_and_keeps_the_input_stamp(co
         assert stamp_key(msg.header) == stamp_key(sent.header), topic
 
 
+def test_without_depth_subscribers_camera_info_keeps_the_depth_size_and_features_still_match(
+        context, tiny_onnx_model, offline, tmp_path):
+    """A VO-style consumer of only camera_info and features: the node skips the depth image (it
+    then infers at the network size) yet camera_info still describes the depth it would publish
+    (output_size input: the camera's size), and features equal offline inference."""
+    command = node_executable() + ros_args(tiny_onnx_model, "/vocam/image_raw", "/vocam/camera_info",
+                                           namespace="vo")
+    with NodeProcess(command, tmp_path / "vo_node.log") as vo_node:
+        probe = Probe(context, "probe_vo", "/vocam/image_raw", "/vocam/camera_info", "vo",
+                      kinds=("reliable",), outputs=("depth/camera_info", "depth/features"))
+        try:
+            assert probe.wait_for_node(30.0), f"depth_node never appeared:\n{vo_node.log()}"
+            rgb = _pixels(H, W, seed=8)
+            info = make_camera_info(W, H, 0, fx=150.0)
+            sent, out = probe.send_until_output(
+                lambda ns: make_image(rgb, "rgb8", ns), "reliable", camera_info=info,
+                topics=("depth/camera_info", "depth/features"), timeout_s=20.0)
+        finally:
+            probe.close()
+    _assert_same_header(out, sent)
+    cam, feats = out["depth/camera_info"], out["depth/features"]
+    assert (cam.width, cam.height) == (W, H)
+    np.testing.assert_allclose(cam.k, info.k)
+    np.testing.assert_allclose(image_msg_to_array(feats), offline(rgb)[1].transpose(1, 2, 0), atol=1e-4)
+
+
 def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default_transports(
         tiny_onnx_model, tmp_path):
     """qos_reliability auto (the params file's default) re-subscribes reliable for a reliable

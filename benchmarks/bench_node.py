@@ -10,7 +10,10 @@ camera/consumer client in two more processes (both with the same environment), t
   timed alone in this process before (the isolated inference; on two shared cores inference in
   the node is slower, because the DDS threads of both processes compete for the cores);
 * rate: published depth rate for 30 Hz and 60 Hz cameras (the node drops stale frames);
-* node CPU use per phase, from /proc/<pid>/stat (no psutil).
+* node CPU use per phase, from /proc/<pid>/stat (no psutil);
+* the floor (unless ``--no-floor``): the same phases against a bare rclpy relay in the node's
+  place, which sends each image straight back as a depth-sized 32FC1 message (no inference, no
+  post-processing): what the two DDS hops between Python processes cost on this machine.
 
 Prints a Markdown table and a JSON document.  ``--quick`` finishes in about a minute.
 
@@ -175,6 +178,46 @@ def run_client(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- relay role: the floor, a bare rclpy process where the node would be ---------------------
+def run_relay(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from depth_unet_ros.image_cdr import SerializedImage
+
+    rclpy.init()
+    node = rclpy.create_node(f"bench_relay_{os.getpid()}")
+    # The node's QoS for this camera: its auto input follows the camera; its outputs are reliable.
+    camera_reliability = (ReliabilityPolicy.RELIABLE if args.camera_qos == "reliable"
+                          else ReliabilityPolicy.BEST_EFFORT)
+    depth_pub = node.create_publisher(Image, "/depth/image",
+                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+
+    def relay(msg: Any) -> None:
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        depth = SerializedImage(msg.height, msg.width, "32FC1", stamp, msg.header.frame_id)
+        depth_pub.publish(depth.to_bytes())
+
+    node.create_subscription(Image, "/camera/image_raw", relay,
+                             QoSProfile(depth=1, reliability=camera_reliability))
+    try:
+        rclpy.spin(node)
+    except BaseException:  # SIGINT from the driver, or the context shutting down under it
+        pass
+    node.destroy_node()
+    if rclpy.ok():
+        rclpy.shutdown()
+    return 0
+
+
+# glibc serves a buffer at or above its mmap threshold from fresh pages, faulted in again on every
+# frame (about 2 ms a round trip here) until a larger free raises the threshold. The node's and the
+# client's allocations (ONNX Runtime, float frames) raise it on their own; a fresh relay's do not,
+# so the relay gets it set, and the floor measures DDS rather than the allocator.
+RELAY_ENV = {"MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
+
+
 # --- driver role ---------------------------------------------------------------------------------
 def resolve_model(model: str | None, workdir: Path) -> str:
     from depth_unet_ros.node_core import bundled_model_path
@@ -216,7 +259,7 @@ def raw_inference_ms(model: str, backend: str, threads: int, repeats: int) -> di
     return summarize_ms(times)
 
 
-def run_transport(name: str, args: argparse.Namespace, model: str, phases: list) -> list[dict]:
+def transport_env(name: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), RCUTILS_LOGGING_BUFFERED_STREAM="0")
     # No restricted discovery range: with it, rmw_fastrtps replaces the builtin transports by
     # localhost UDP and LARGE_DATA loses its effect. The domain id keeps the run apart.
@@ -224,47 +267,67 @@ def run_transport(name: str, args: argparse.Namespace, model: str, phases: list)
         env.pop(key, None)
     if TRANSPORTS[name]:
         env["FASTDDS_BUILTIN_TRANSPORTS"] = TRANSPORTS[name]
+    return env
+
+
+def measure_against(server_cmd: list[str], env: dict[str, str], server_env: dict[str, str],
+                    label: str, args: argparse.Namespace, phases: list) -> list[dict]:
+    """Start ``server_cmd`` (the node or the relay), run the client's phases against it."""
+    server = subprocess.Popen(server_cmd, env={**env, **server_env}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        client_cmd = [sys.executable, __file__, "--role", "client", "--node-pid", str(server.pid),
+                      "--phases", json.dumps(phases), "--camera-qos", args.camera_qos,
+                      "--outputs", args.outputs]
+        result = subprocess.run(client_cmd, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        server.send_signal(2)
+        try:
+            _, server_err = server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, server_err = server.communicate()
+    lines = result.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines else {"error": result.stderr[-2000:]}
+    if isinstance(report, dict):
+        raise RuntimeError(f"{label}: {report.get('error')}\nclient stderr:\n{result.stderr[-2000:]}\n"
+                           f"{label} stderr:\n{server_err[-2000:]}")
+    return report
+
+
+def run_transport(name: str, args: argparse.Namespace, model: str, phases: list) -> list[dict]:
+    env = transport_env(name, args)
     node_cmd = [sys.executable, "-m", "depth_unet_ros.node", "--ros-args",
                 "--params-file", str(REPO / "config" / "depth.yaml"), "-p", f"model_path:={model}",
                 "-p", f"backend:={args.backend}", "-p", f"num_threads:={args.threads}",
                 "-p", f"diagnostics_period_s:={DIAGNOSTICS_PERIOD_S}",
                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info"]
-    node = subprocess.Popen(node_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        client_cmd = [sys.executable, __file__, "--role", "client", "--node-pid", str(node.pid),
-                      "--phases", json.dumps(phases), "--camera-qos", args.camera_qos,
-                      "--outputs", args.outputs]
-        result = subprocess.run(client_cmd, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        node.send_signal(2)
-        try:
-            _, node_err = node.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            _, node_err = node.communicate()
-    lines = result.stdout.strip().splitlines()
-    report = json.loads(lines[-1]) if lines else {"error": result.stderr[-2000:]}
-    if isinstance(report, dict):
-        raise RuntimeError(f"{name}: {report.get('error')}\nclient stderr:\n{result.stderr[-2000:]}\n"
-                           f"node stderr:\n{node_err[-2000:]}")
-    for row in report:
+    rows = measure_against(node_cmd, env, {}, f"{name} depth_node", args, phases)
+    floors: dict[float, float] = {}
+    if args.floor:
+        relay_cmd = [sys.executable, __file__, "--role", "relay", "--camera-qos", args.camera_qos]
+        relay_rows = measure_against(relay_cmd, env, RELAY_ENV, f"{name} relay", args, phases)
+        floors = {r["camera_hz"]: r["latency_ms"]["p50"] for r in relay_rows}
+    for row in rows:
         row["transport"] = name
         row["overhead_p50_ms"] = row["latency_ms"]["p50"] - row["node_inference_ms_p50"]
-    return report
+        # The relay's end to end: both hops, with nothing in between (NaN without --floor).
+        row["relay_floor_p50_ms"] = floors.get(row["camera_hz"], float("nan"))
+    return rows
 
 
 def markdown(rows: list[dict], inference: dict[str, float]) -> str:
     lines = ["| transport | camera Hz | sent | answered | output Hz | e2e p50 ms | e2e p90 ms | "
              "e2e max ms | inference in node p50 ms | overhead p50 ms | of which in node ms | "
-             "isolated inference p50 ms | node in / out Hz | node CPU % |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "relay floor p50 ms | isolated inference p50 ms | node in / out Hz | node CPU % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lat = r["latency_ms"]
         lines.append(f"| {r['transport']} | {r['camera_hz']:g} | {r['sent']} | {r['answered']} | "
                      f"{r['output_hz']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {lat['max']:.1f} | "
                      f"{r['node_inference_ms_p50']:.1f} | {r['overhead_p50_ms']:.1f} | "
                      f"{r['node_latency_ms_p50'] - r['node_inference_ms_p50']:.1f} | "
-                     f"{inference['p50']:.1f} | {r['node_input_hz']:.1f} / {r['node_output_hz']:.1f} | "
+                     f"{r['relay_floor_p50_ms']:.1f} | {inference['p50']:.1f} | {r['node_input_hz']:.1f} / {r['node_output_hz']:.1f} | "
                      f"{r['node_cpu_percent']:.0f} |")
     return "\n".join(lines)
 
@@ -282,14 +345,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", choices=("depth", "all"), default="all",
                         help="what the client subscribes to (all: depth, features, camera_info)")
     parser.add_argument("--transports", nargs="+", choices=tuple(TRANSPORTS), default=list(TRANSPORTS))
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the floor: the same phases against a bare relay in the node's place")
     parser.add_argument("--domain-id", type=int, default=1 + os.getpid() % 100)
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
-    parser.add_argument("--role", choices=("driver", "client"), default="driver", help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("driver", "client", "relay"), default="driver",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--node-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--phases", type=json.loads, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role == "client":
         return run_client(args)
+    if args.role == "relay":
+        return run_relay(args)
 
     seconds = 3.0 if args.quick else 10.0
     phases = [[args.latency_hz, seconds], [30.0, seconds], [60.0, seconds]]
@@ -303,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
               # /diagnostics), so both figures come from one moment of a noisy shared machine.
               "overhead_p50_ms": {r["transport"]: r["overhead_p50_ms"]
                                   for r in rows if r["camera_hz"] == args.latency_hz},
+              "relay_floor_p50_ms": {r["transport"]: r["relay_floor_p50_ms"]
+                                     for r in rows if r["camera_hz"] == args.latency_hz},
               "overhead_over_isolated_inference_p50_ms": {
                   r["transport"]: r["latency_ms"]["p50"] - inference["p50"]
                   for r in rows if r["camera_hz"] == args.latency_hz}}

@@ -53,3 +53,8 @@ def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: 
     assert 0 < slow_phase["node_inference_ms_p50"] < slow_phase["node_latency_ms_p50"]
     assert slow_phase["overhead_p50_ms"] == pytest.approx(
         slow_phase["latency_ms"]["p50"] - slow_phase["node_inference_ms_p50"])
+    # The floor: the relay answered the same phases, every row carries its median, and with
+    # nothing between the hops it is faster than the node's end to end.
+    for run in report["runs"]:
+        assert 0 < run["relay_floor_p50_ms"] < run["latency_ms"]["p50"], run
+    assert report["relay_floor_p50_ms"]["LARGE_DATA"] == slow_phase["relay_floor_p50_ms"]

@@ -185,6 +185,7 @@ def run_relay(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import Image
 
     from depth_unet_ros.image_cdr import SerializedImage
+    from depth_unet_ros.node import ExternalShutdownException  # rclpy's, guarded for old rclpy
 
     rclpy.init()
     node = rclpy.create_node(f"bench_relay_{os.getpid()}")
@@ -203,7 +204,7 @@ def run_relay(args: argparse.Namespace) -> int:
                              QoSProfile(depth=1, reliability=camera_reliability))
     try:
         rclpy.spin(node)
-    except BaseException:  # SIGINT from the driver, or the context shutting down under it
+    except (KeyboardInterrupt, ExternalShutdownException):  # the driver's SIGINT
         pass
     node.destroy_node()
     if rclpy.ok():

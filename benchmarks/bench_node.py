@@ -184,9 +184,11 @@ def run_relay(args: argparse.Namespace) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from depth_unet_ros.allocator import reuse_frame_buffers
     from depth_unet_ros.image_cdr import SerializedImage
     from depth_unet_ros.node import ExternalShutdownException  # rclpy's, guarded for old rclpy
 
+    reuse_frame_buffers()  # as the node does: the floor measures DDS, not page faults
     rclpy.init()
     node = rclpy.create_node(f"bench_relay_{os.getpid()}")
     # The node's QoS for this camera: its auto input follows the camera; its outputs are reliable.
@@ -210,13 +212,6 @@ def run_relay(args: argparse.Namespace) -> int:
     if rclpy.ok():
         rclpy.shutdown()
     return 0
-
-
-# glibc serves a buffer at or above its mmap threshold from fresh pages, faulted in again on every
-# frame (about 2 ms a round trip here) until a larger free raises the threshold. The node's and the
-# client's allocations (ONNX Runtime, float frames) raise it on their own; a fresh relay's do not,
-# so the relay gets it set, and the floor measures DDS rather than the allocator.
-RELAY_ENV = {"MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 
 
 # --- driver role ---------------------------------------------------------------------------------
@@ -271,10 +266,10 @@ def transport_env(name: str, args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def measure_against(server_cmd: list[str], env: dict[str, str], server_env: dict[str, str],
-                    label: str, args: argparse.Namespace, phases: list) -> list[dict]:
+def measure_against(server_cmd: list[str], env: dict[str, str], label: str,
+                    args: argparse.Namespace, phases: list) -> list[dict]:
     """Start ``server_cmd`` (the node or the relay), run the client's phases against it."""
-    server = subprocess.Popen(server_cmd, env={**env, **server_env}, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen(server_cmd, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
         client_cmd = [sys.executable, __file__, "--role", "client", "--node-pid", str(server.pid),
@@ -303,11 +298,11 @@ def run_transport(name: str, args: argparse.Namespace, model: str, phases: list)
                 "-p", f"backend:={args.backend}", "-p", f"num_threads:={args.threads}",
                 "-p", f"diagnostics_period_s:={DIAGNOSTICS_PERIOD_S}",
                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info"]
-    rows = measure_against(node_cmd, env, {}, f"{name} depth_node", args, phases)
+    rows = measure_against(node_cmd, env, f"{name} depth_node", args, phases)
     floors: dict[float, float] = {}
     if args.floor:
         relay_cmd = [sys.executable, __file__, "--role", "relay", "--camera-qos", args.camera_qos]
-        relay_rows = measure_against(relay_cmd, env, RELAY_ENV, f"{name} relay", args, phases)
+        relay_rows = measure_against(relay_cmd, env, f"{name} relay", args, phases)
         floors = {r["camera_hz"]: r["latency_ms"]["p50"] for r in relay_rows}
     for row in rows:
         row["transport"] = name

@@ -22,6 +22,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from depth_unet_ros import node_core
+from depth_unet_ros.allocator import reuse_frame_buffers
 from depth_unet_ros.errors import DepthUnetError, ImageFormatError
 from depth_unet_ros.image_cdr import SerializedImage
 from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
@@ -311,6 +312,7 @@ def _shutdown() -> None:
 
 def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
+    reuse_frame_buffers()  # before the first frame's buffers are allocated
     rclpy.init(args=args)
     node = None
     try:

@@ -312,6 +312,10 @@ def run_transport(name: str, args: argparse.Namespace, model: str, phases: list)
     return rows
 
 
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "-"
+
+
 def markdown(rows: list[dict], inference: dict[str, float]) -> str:
     lines = ["| transport | camera Hz | sent | answered | output Hz | e2e p50 ms | e2e p90 ms | "
              "e2e max ms | inference in node p50 ms | overhead p50 ms | of which in node ms | "
@@ -323,7 +327,7 @@ def markdown(rows: list[dict], inference: dict[str, float]) -> str:
                      f"{r['output_hz']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {lat['max']:.1f} | "
                      f"{r['node_inference_ms_p50']:.1f} | {r['overhead_p50_ms']:.1f} | "
                      f"{r['node_latency_ms_p50'] - r['node_inference_ms_p50']:.1f} | "
-                     f"{r['relay_floor_p50_ms']:.1f} | {inference['p50']:.1f} | {r['node_input_hz']:.1f} / {r['node_output_hz']:.1f} | "
+                     f"{_ms(r['relay_floor_p50_ms'])} | {inference['p50']:.1f} | {r['node_input_hz']:.1f} / {r['node_output_hz']:.1f} | "
                      f"{r['node_cpu_percent']:.0f} |")
     return "\n".join(lines)
 

@@ -346,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the client subscribes to (all: depth, features, camera_info)")
     parser.add_argument("--transports", nargs="+", choices=tuple(TRANSPORTS), default=list(TRANSPORTS))
     parser.add_argument("--no-floor", dest="floor", action="store_false",
-                        help="skip the floor: the same phases against a bare relay in the node's place")
+                        help="skip the floor, the same phases against a bare relay in the node's "
+                             "place (measured unless given; floor: %(default)s)")
     parser.add_argument("--domain-id", type=int, default=1 + os.getpid() % 100)
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
     parser.add_argument("--role", choices=("driver", "client", "relay"), default="driver",

@@ -3,10 +3,10 @@
 glibc serves an allocation at or above its mmap threshold (128 KiB, raised only when a larger
 mapped block is freed) from newly mapped pages, page-faulted in on first touch and unmapped
 again on free. A node that receives, post-processes and serializes a VGA frame every few
-milliseconds then faults in megabytes per frame: measured 1.5 ms more end-to-end latency per
+milliseconds then faults in megabytes per frame: measured 1.5-2 ms more end-to-end latency per
 640x480 frame in a depth_node whose model did not happen to raise the threshold (ONNX Runtime's
-own allocations do; a TensorRT or another backend's may not). Real-time ROS 2 guides tune the
-same two glibc knobs for the same reason.
+own allocations do; a TensorRT or another backend's may not). ROS 2's real-time guidance tunes
+glibc's allocator with mallopt for the same reason.
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ def _glibc() -> Any | None:
         return None
     try:
         libc = ctypes.CDLL(name)
-        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    return libc if hasattr(libc, "mallopt") else None
+    is_glibc = hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt")
+    return libc if is_glibc else None
 
 
 def reuse_frame_buffers(environ: Mapping[str, str] = os.environ,

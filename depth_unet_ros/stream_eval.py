@@ -28,12 +28,18 @@ from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
 from depth_unet_ros.errors import DepthUnetError
 from depth_unet_ros.evaluation import EvaluationResult
 from depth_unet_ros.metrics import EvalProtocol
+from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S
 from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            latency_summary_ms, stamp_from_ns)
 from depth_unet_ros.stream_results import (BagPlan, ScoredFrame, Scoring, StreamResult,
                                            StreamStats)
 
 WARMUP_PERIOD_S = 0.5  # resend period of the warm-up frame (discovery races, best-effort loss)
+# A node with qos_reliability auto re-creates its image subscription (reliable) at its first QoS
+# check that sees our reliable player, and a frame sent while the new one is being matched is
+# lost. Three check periods after the first answer that check has run; a second warm-up frame
+# then proves the path through whichever subscription the node ended with.
+QOS_SETTLE_S = 3 * QOS_CHECK_PERIOD_S
 POLL_S = 0.05
 
 
@@ -214,20 +220,31 @@ class StreamEvaluator:
             time.sleep(POLL_S)
 
     def _warm_up(self) -> float:
-        """Resend the bag's first image under a stamp no frame has until the node answers it;
-        seconds it took. Proves the whole path before the clock starts and keeps the first
-        inference (slow on every backend) out of the latency figures."""
+        """Resend the bag's first image under a stamp no frame has until the node answers it,
+        twice, ``QOS_SETTLE_S`` apart; seconds it took. Proves the whole path before the clock
+        starts, lets the node settle its input QoS, and keeps the first inference (slow on every
+        backend) out of the latency figures."""
         with closing(bag_reader.iter_raw_messages(self.bag, [self.config.image_topic])) as images:
             first = next(images)  # closing: the bag file is released now, not at exit
+        start = time.monotonic()
+        sent: set[int] = set()  # warm-up stamps across both rounds, so none is answered twice
+        self._answer_warm_up_frame(first, sent)
+        time.sleep(QOS_SETTLE_S)
+        self._drain_events()
+        self._answer_warm_up_frame(first, sent)
+        return time.monotonic() - start
+
+    def _answer_warm_up_frame(self, first: Any, sent: set[int]) -> None:
+        """Resend ``first`` under fresh stamps until the node answers one of them."""
         start = next_send = time.monotonic()
-        sent: set[int] = set()
+        earlier = set(sent)  # earlier rounds' stamps: their late copies do not count
         while True:
             self._abort_check()
             now = time.monotonic()
             if now - start > self.config.answer_timeout_s:
                 raise StreamTimeoutError(
                     f"the node on {self.config.depth_topic} was found but answered none of "
-                    f"{len(sent)} frames sent to {self.config.image_topic} in "
+                    f"{len(sent - earlier)} frames sent to {self.config.image_topic} in "
                     f"{self.config.answer_timeout_s:.0f} s: see its log; a best-effort link of "
                     "large images needs FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in every process")
             if now >= next_send:
@@ -240,8 +257,8 @@ class StreamEvaluator:
                 event = self._events.get(timeout=POLL_S)
             except queue.Empty:
                 continue
-            if event[0] == "out" and event[1] in sent:
-                return time.monotonic() - start
+            if event[0] == "out" and event[1] in sent - earlier:
+                return
 
     def run(self, on_scored: Callable[[ScoredFrame], None] | None = None) -> StreamResult:
         """Play (or await) the bag through the node and score every answer.

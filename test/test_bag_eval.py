@@ -3,8 +3,10 @@ other tools') score as offline evaluation does, another player works the same, a
 input ends with a clear message, within its time limit, with nothing written."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -243,7 +245,8 @@ def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag
     evaluator = subprocess.Popen(_cli() + ["bag-eval", str(small_bag), "--no-play", "--model",
                                            str(tiny_onnx_model), "--idle-timeout", "3",
                                            "--out", str(out)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                 start_new_session=True)  # its depth_node joins this group
     try:
         player = subprocess.run(_cli() + ["replay", str(small_bag), "--rate", "0.5",
                                           "--exclude", "/camera/depth/ground_truth",
@@ -253,7 +256,11 @@ def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag
         assert "published 10 messages on 2 topics" in player.stdout
         output, _ = evaluator.communicate(timeout=90)
     finally:
-        evaluator.kill()
+        # The whole group: a bare kill() would orphan bag-eval's depth_node, which then answers
+        # every later test's frames on this ROS domain.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(evaluator.pid, signal.SIGKILL)
+        evaluator.wait()
     assert evaluator.returncode == 0, output
     streamed = json.loads((out / "metrics.json").read_text())
     assert streamed["stream"]["sent"] == 5 and streamed["stream"]["received"] == 5

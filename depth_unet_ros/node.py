@@ -29,6 +29,7 @@ from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_enco
                                              image_msg_to_array)
 from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
                                       QosChoice)
+from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
 
 try:  # rclpy >= Humble raises this from spin() when the context is shut down by a signal
@@ -313,6 +314,7 @@ def _shutdown() -> None:
 def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
     reuse_frame_buffers()  # before the first frame's buffers are allocated
+    stop_with_parent()  # when one of our tools started us: no orphan outlives it
     rclpy.init(args=args)
     node = None
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from depth_unet_ros.errors import ConfigError, DepthUnetError
+from depth_unet_ros.parent_watch import PARENT_ENV
 
 PACKAGE = "depth_unet_ros"
 LOG_TAIL_LINES = 15
@@ -85,6 +86,7 @@ class NodeProcess:
         full_env = dict(os.environ if env is None else env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         full_env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")  # log lines reach the file now
+        full_env[PARENT_ENV] = str(os.getpid())  # the node stops if we die (parent_watch)
         try:
             self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env=full_env)

@@ -328,6 +328,43 @@ def test_without_depth_subscribers_camera_info_keeps_the_depth_size_and_features
     np.testing.assert_allclose(image_msg_to_array(feats), offline(rgb)[1].transpose(1, 2, 0), atol=1e-4)
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whoever reaps in this container)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_node_started_by_our_tools_stops_when_the_tool_is_killed(tiny_onnx_model, tmp_path):
+    """bag-eval and demo start depth_node through NodeProcess. SIGKILL such a tool and the kernel
+    sends its node SIGINT (parent_watch), so no orphan goes on answering the next evaluation's
+    frames on the same ROS domain."""
+    log = tmp_path / "orphan_node.log"
+    command = node_executable() + ros_args(tiny_onnx_model, "/orphancam/image_raw",
+                                           "/orphancam/camera_info", namespace="orphan")
+    tool_script = (
+        "import sys, time\n"
+        "from depth_unet_ros.node_process import NodeProcess\n"
+        f"node = NodeProcess({command!r}, {str(log)!r})\n"
+        "print(node.process.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    tool = subprocess.Popen([sys.executable, "-c", tool_script], stdout=subprocess.PIPE, text=True)
+    try:
+        node_pid = int(tool.stdout.readline())
+        assert _wait_for(lambda: "feature channels" in log.read_text(errors="replace"), 30.0), (
+            log.read_text(errors="replace"))
+        tool.kill()
+        tool.wait(timeout=10)
+        assert _wait_for(lambda: not _running(node_pid), 15.0), log.read_text(errors="replace")
+    finally:
+        tool.kill()
+        if "node_pid" in locals() and _running(node_pid):
+            os.kill(node_pid, 9)
+
+
 def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default_transports(
         tiny_onnx_model, tmp_path):
     """qos_reliability auto (the params file's default) re-subscribes reliable for a reliable

@@ -314,8 +314,8 @@ def _shutdown() -> None:
 def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
     reuse_frame_buffers()  # before the first frame's buffers are allocated
-    stop_with_parent()  # when one of our tools started us: no orphan outlives it
     rclpy.init(args=args)
+    stop_with_parent()  # started by one of our tools: its death SIGINTs us, into rclpy's handler
     node = None
     try:
         node = DepthNode(estimator_factory=estimator_factory)

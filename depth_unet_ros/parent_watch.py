@@ -4,7 +4,8 @@
 it on every exit they see. A tool killed outright (SIGKILL, the OOM killer, a CI timeout) sees
 none, and its orphaned node would go on answering the frames of the next evaluation on the same
 ROS domain, with the wrong model. On Linux the node asks the kernel for SIGINT when its parent
-dies (``PR_SET_PDEATHSIG``), which rclpy turns into a clean shutdown.
+dies (``PR_SET_PDEATHSIG``), which rclpy turns into a clean shutdown. (Linux sends it when the
+*thread* that started the node ends, so NodeProcess is made on a tool's main thread.)
 """
 from __future__ import annotations
 

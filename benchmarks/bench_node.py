@@ -72,6 +72,14 @@ def summarize_ms(values: list[float]) -> dict[str, float]:
     return {"p50": float(np.median(arr)), "p90": float(np.percentile(arr, 90)), "max": float(arr.max())}
 
 
+def camera_profile(kind: str) -> Any:
+    """Depth-1 QoS of the benchmark camera, ``reliable`` or ``best_effort`` (for both ends)."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    reliability = ReliabilityPolicy.RELIABLE if kind == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(depth=1, reliability=reliability)
+
+
 # --- client role: camera + consumer in its own process ---------------------------------------
 def run_client(args: argparse.Namespace) -> int:
     import threading
@@ -87,8 +95,7 @@ def run_client(args: argparse.Namespace) -> int:
 
     rclpy.init()
     node = rclpy.create_node(f"bench_client_{os.getpid()}")
-    camera_qos = QoSProfile(depth=1, reliability=(ReliabilityPolicy.RELIABLE if args.camera_qos == "reliable"
-                                                  else ReliabilityPolicy.BEST_EFFORT))
+    camera_qos = camera_profile(args.camera_qos)
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     image_pub = node.create_publisher(Image, "/camera/image_raw", camera_qos)
     info_pub = node.create_publisher(CameraInfo, "/camera/camera_info", reliable)
@@ -191,9 +198,6 @@ def run_relay(args: argparse.Namespace) -> int:
     reuse_frame_buffers()  # as the node does: the floor measures DDS, not page faults
     rclpy.init()
     node = rclpy.create_node(f"bench_relay_{os.getpid()}")
-    # The node's QoS for this camera: its auto input follows the camera; its outputs are reliable.
-    camera_reliability = (ReliabilityPolicy.RELIABLE if args.camera_qos == "reliable"
-                          else ReliabilityPolicy.BEST_EFFORT)
     depth_pub = node.create_publisher(Image, "/depth/image",
                                       QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
 
@@ -202,8 +206,8 @@ def run_relay(args: argparse.Namespace) -> int:
         depth = SerializedImage(msg.height, msg.width, "32FC1", stamp, msg.header.frame_id)
         depth_pub.publish(depth.to_bytes())
 
-    node.create_subscription(Image, "/camera/image_raw", relay,
-                             QoSProfile(depth=1, reliability=camera_reliability))
+    # The node's QoS for this camera: its auto input follows the camera; its outputs are reliable.
+    node.create_subscription(Image, "/camera/image_raw", relay, camera_profile(args.camera_qos))
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):  # the driver's SIGINT

@@ -11,7 +11,6 @@ glibc's allocator with mallopt for the same reason.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Any, Callable, Mapping
 
@@ -25,11 +24,8 @@ USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 def _glibc() -> Any | None:
     """glibc's handle, or None on another C library (musl, macOS, Windows)."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # this process's own symbols: no library search at start-up
     except OSError:
         return None
     is_glibc = hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt")

@@ -17,9 +17,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, MutableMapping
+from typing import Any, Mapping, MutableMapping
 
+from depth_unet_ros import fastdds_transports
 from depth_unet_ros.errors import ConfigError, ModelLoadError
+from depth_unet_ros.fastdds_transports import BuiltinTransports
 
 NUM_COMPARISONS = 4
 NODE_LOG_NAME = "depth_node.log"
@@ -98,18 +100,25 @@ def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
         if environ.get("FASTDDS_BUILTIN_TRANSPORTS"):
             notes.append(f"FASTDDS_BUILTIN_TRANSPORTS={environ['FASTDDS_BUILTIN_TRANSPORTS']}: "
                          "the node and the player must use the same")
-        return notes
+        return notes + _transport_problems(environ)
     environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    notes += _transport_problems(environ)
     if "ROS_DOMAIN_ID" not in environ:
         environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() if pid is None else pid) % 101)  # 1..101
         notes.append(f"using private ROS_DOMAIN_ID={environ['ROS_DOMAIN_ID']} (set ROS_DOMAIN_ID "
                      "to choose one)")
-    if environ["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA":
+    if BuiltinTransports.parse(environ["FASTDDS_BUILTIN_TRANSPORTS"]).mode == "LARGE_DATA":
         for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
             if environ.get(key, "") not in ("", "0", "SUBNET", "DEFAULT"):
                 notes.append(f"ignoring {key}={environ.pop(key)}: it disables the large-data "
                              "transport")
     return notes
+
+
+def _transport_problems(environ: Mapping[str, str]) -> list[str]:
+    problem = fastdds_transports.socket_buffer_problem(environ,
+                                                       fastdds_transports.kernel_socket_limits())
+    return [problem] if problem else []
 
 
 def check_outputs(out: Path, json_path: Path | None, overwrite: bool) -> None:

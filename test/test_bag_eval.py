@@ -72,6 +72,19 @@ def test_owning_node_and_player_gets_large_data_a_private_domain_and_no_restrict
     assert env == {"ROS_DOMAIN_ID": "7", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
 
 
+def test_large_data_with_options_is_still_large_data_and_oversized_buffers_are_noted():
+    """LARGE_DATA?max_msg_size=... is the large-data mode too (the discovery range that would
+    disable it is dropped), and a size beyond the kernel's socket limits is noted with its fix."""
+    from depth_unet_ros.fastdds_transports import kernel_socket_limits
+
+    env = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA?max_msg_size=4000MB", "ROS_DOMAIN_ID": "7",
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    notes = prepare_ros_environment(env, start_node=True)
+    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in env
+    if kernel_socket_limits() is not None:  # no kernel allows 4 GB socket buffers by default
+        assert any("sysctl -w net.core.rmem_max=4000000000" in n for n in notes), notes
+
+
 @pytest.mark.parametrize("start_node, own_player", [(False, True), (True, False)])
 def test_a_running_node_or_another_player_keeps_the_users_dds_settings(start_node, own_player):
     """With --no-node or --no-play the other process lives in the user's shell: nothing changes,

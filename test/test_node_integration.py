@@ -227,6 +227,25 @@ def test_missing_or_corrupt_model_exits_nonzero_saying_what_to_do(tmp_path):
         assert "Traceback" not in log, log
 
 
+def test_transports_asking_for_more_socket_buffer_than_the_kernel_allows_are_reported(
+        tiny_onnx_model, tmp_path):
+    """A max_msg_size above this kernel's rmem_max/wmem_max makes Fast DDS drop its UDP and TCP
+    transports; the node says so at start, with the sysctl that fixes it, and still starts."""
+    from depth_unet_ros.fastdds_transports import kernel_socket_limits
+
+    limits = kernel_socket_limits()
+    if limits is None:
+        pytest.skip("no /proc/sys/net/core on this system")
+    too_big = 2 * max(limits.values())
+    env = _unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS=f"LARGE_DATA?max_msg_size={too_big}B")
+    with NodeProcess(node_executable() + ros_args(tiny_onnx_model), tmp_path / "sock_node.log",
+                     env=env) as sock_node:
+        assert _wait_for(lambda: "sysctl -w net.core.rmem_max" in sock_node.log()
+                         and "model " in sock_node.log(), 30.0), sock_node.log()
+        sock_node.check_alive()  # still running: the problem is reported, not fatal
+    assert f"needs socket buffers of {too_big} bytes" in sock_node.log()
+
+
 def test_large_data_transport_delivers_vga_frames_from_a_best_effort_camera(tiny_onnx_model, tmp_path):
     """With FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both processes, a best-effort 640x480
     camera is answered; output_size network gives network-size depth and camera_info scaled

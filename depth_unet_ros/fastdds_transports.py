@@ -1,0 +1,87 @@
+"""FASTDDS_BUILTIN_TRANSPORTS read as Fast DDS reads it, to catch a value this kernel refuses.
+
+Plain ``LARGE_DATA`` still cuts every VGA image into 64 KB fragments; ``max_msg_size`` lifts
+that (``LARGE_DATA?max_msg_size=4MB``: the two DDS hops around the node measured 0.4-0.5 ms
+faster here). Fast DDS (3.x) then asks the kernel for UDP and TCP socket buffers at least that
+large, and where net.core.rmem_max / wmem_max are lower (212992 bytes on a stock Linux) both
+transports fail to register: the process discovers no one and no one discovers it, with one
+line on stdout as the only sign. Sizes follow Fast DDS's units: KB, MB, GB are powers of 1000,
+KiB, MiB, GiB of 1024, case-insensitive.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+ENV = "FASTDDS_BUILTIN_TRANSPORTS"
+UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3,
+         "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}
+SOCKETLESS_MODES = ("NONE", "SHM")  # no UDP or TCP socket to size
+KERNEL_LIMITS_DIR = Path("/proc/sys/net/core")
+
+
+@dataclass(frozen=True)
+class BuiltinTransports:
+    """One FASTDDS_BUILTIN_TRANSPORTS value: ``MODE`` or ``MODE?key=value&key=value``."""
+
+    mode: str = "DEFAULT"
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, value: str | None) -> "BuiltinTransports":
+        """The value as Fast DDS splits it; unset or empty is Fast DDS's DEFAULT."""
+        if not value:
+            return cls()
+        mode, _, query = value.partition("?")
+        options = dict(item.partition("=")[::2] for item in query.split("&") if item)
+        return cls(mode.strip().upper() or "DEFAULT", options)
+
+    def socket_buffer_bytes(self) -> int:
+        """The smallest socket buffer Fast DDS accepts for these options (0: its default)."""
+        if self.mode in SOCKETLESS_MODES:
+            return 0
+        return max((parse_size(self.options[key]) for key in ("max_msg_size", "sockets_size")
+                    if key in self.options), default=0)
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a Fast DDS size such as ``4MB``, ``512KiB`` or ``65500``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).upper() if match else None
+    if unit not in UNITS:
+        raise ValueError(f"{text!r} is not a size: a number and one of B, KB, MB, GB, KiB, MiB, "
+                         "GiB")
+    return int(match.group(1)) * UNITS[unit]
+
+
+def kernel_socket_limits(directory: Path = KERNEL_LIMITS_DIR) -> dict[str, int] | None:
+    """net.core.rmem_max and wmem_max in bytes, or None where they cannot be read (not Linux)."""
+    try:
+        return {name: int((directory / name).read_text()) for name in ("rmem_max", "wmem_max")}
+    except (OSError, ValueError):
+        return None
+
+
+def socket_buffer_problem(environ: Mapping[str, str],
+                          limits: Mapping[str, int] | None) -> str | None:
+    """What to do when this environment's Fast DDS transports ask for socket buffers larger
+    than the kernel grants (None when they fit, or when another RMW or no limits apply)."""
+    rmw = environ.get("RMW_IMPLEMENTATION", "")
+    if limits is None or (rmw and not rmw.startswith("rmw_fastrtps")):
+        return None
+    value = environ.get(ENV, "")
+    try:
+        needed = BuiltinTransports.parse(value).socket_buffer_bytes()
+    except ValueError as exc:
+        return f"{ENV}={value}: {exc}"
+    short = {name: limit for name, limit in limits.items() if limit < needed}
+    if not short:
+        return None
+    now = ", ".join(f"{name} {limit}" for name, limit in short.items())
+    fix = " ".join(f"net.core.{name}={needed}" for name in short)
+    return (f"{ENV}={value} needs socket buffers of {needed} bytes, but the kernel allows "
+            f"{now}: Fast DDS's UDP and TCP transports will fail and this process will "
+            f"neither discover nor be discovered. Raise the limit (sudo sysctl -w {fix}) or "
+            f"lower max_msg_size and sockets_size (plain LARGE_DATA needs nothing).")

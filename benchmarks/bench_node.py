@@ -1,6 +1,8 @@
 """End-to-end cost of depth_node over DDS, against raw inference on the same frames.
 
-For each Fast DDS transport setting (default, LARGE_DATA), starts the installed depth_node and a
+For each Fast DDS transport setting (default; LARGE_DATA; LARGE_DATA?max_msg_size=4MB, which
+sends each image whole instead of in 64 KB fragments and is skipped, with the reason, where
+net.core.rmem_max or wmem_max is below 4 MB), starts the installed depth_node and a
 camera/consumer client in two more processes (both with the same environment), then:
 
 * latency: 640x480 rgb8 frames at a rate the model keeps up with; input stamp -> depth received
@@ -39,7 +41,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 640, 480
-TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA"}
+TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA",
+              # Whole VGA messages instead of 64 KB fragments; needs rmem_max/wmem_max >= 4 MB.
+              "LARGE_DATA_4MB": "LARGE_DATA?max_msg_size=4MB"}
 DIAGNOSTICS_PERIOD_S = 0.5  # the node's /diagnostics period during the benchmark
 
 
@@ -270,6 +274,16 @@ def transport_env(name: str, args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def usable_transports(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The transports this kernel's socket limits allow, and why each other one is skipped."""
+    from depth_unet_ros.fastdds_transports import ENV, kernel_socket_limits, socket_buffer_problem
+
+    limits = kernel_socket_limits()
+    problems = {name: socket_buffer_problem({ENV: TRANSPORTS[name] or ""}, limits) for name in names}
+    return ([name for name in names if not problems[name]],
+            {name: problem for name, problem in problems.items() if problem})
+
+
 def measure_against(server_cmd: list[str], env: dict[str, str], label: str,
                     args: argparse.Namespace, phases: list) -> list[dict]:
     """Start ``server_cmd`` (the node or the relay), run the client's phases against it."""
@@ -369,8 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = resolve_model(args.model, Path(tmp))
         inference = raw_inference_ms(model, args.backend, args.threads, 20 if args.quick else 100)
-        rows = [row for name in args.transports for row in run_transport(name, args, model, phases)]
-    report = {"model": model, "frame": f"{WIDTH}x{HEIGHT} rgb8", "camera_qos": args.camera_qos,
+        runnable, skipped = usable_transports(args.transports)
+        for name, problem in skipped.items():
+            print(f"skipping {name}: {problem}", file=sys.stderr)
+        rows = [row for name in runnable for row in run_transport(name, args, model, phases)]
+    report = {"model": model, "skipped_transports": skipped, "frame": f"{WIDTH}x{HEIGHT} rgb8", "camera_qos": args.camera_qos,
               "outputs": args.outputs, "inference_ms": inference, "runs": rows,
               # Overhead = end to end - the node's inference of the same frames (from its
               # /diagnostics), so both figures come from one moment of a noisy shared machine.

@@ -58,3 +58,24 @@ def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: 
     for run in report["runs"]:
         assert 0 < run["relay_floor_p50_ms"] < run["latency_ms"]["p50"], run
     assert report["relay_floor_p50_ms"]["LARGE_DATA"] == slow_phase["relay_floor_p50_ms"]
+
+
+def test_node_benchmark_skips_a_transport_whose_socket_buffers_the_kernel_refuses(monkeypatch):
+    """On a stock kernel (rmem_max 212992) LARGE_DATA with 4 MB messages would hear nothing: it is
+    skipped with the sysctl that enables it; with 4 MiB limits all three transports run."""
+    import importlib.util
+
+    from depth_unet_ros import fastdds_transports
+
+    spec = importlib.util.spec_from_file_location("bench_node", REPO / "benchmarks" / "bench_node.py")
+    bench_node = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_node)
+    names = list(bench_node.TRANSPORTS)
+    monkeypatch.setattr(fastdds_transports, "kernel_socket_limits",
+                        lambda: {"rmem_max": 212992, "wmem_max": 212992})
+    runnable, skipped = bench_node.usable_transports(names)
+    assert runnable == ["default", "LARGE_DATA"]
+    assert "sysctl -w net.core.rmem_max=4000000" in skipped["LARGE_DATA_4MB"]
+    monkeypatch.setattr(fastdds_transports, "kernel_socket_limits",
+                        lambda: {"rmem_max": 4194304, "wmem_max": 4194304})
+    assert bench_node.usable_transports(names) == (names, {})

@@ -10,6 +10,9 @@ whose transports differ from the camera's and consumers' hears and is heard by n
 With the default qos_reliability auto a reliable camera works on the default transports; a
 best-effort VGA camera needs LARGE_DATA in every process (camera, node, consumers):
 large_data_transport:=true plus ``export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in the others.
+Whole, unfragmented images (``LARGE_DATA?max_msg_size=4MB``, after raising net.core.rmem_max
+and wmem_max: see the README) are exported in every shell, this one too, with
+large_data_transport left false so that the node inherits them.
 """
 from pathlib import Path
 

@@ -387,8 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, problem in skipped.items():
             print(f"skipping {name}: {problem}", file=sys.stderr)
         rows = [row for name in runnable for row in run_transport(name, args, model, phases)]
-    report = {"model": model, "skipped_transports": skipped, "frame": f"{WIDTH}x{HEIGHT} rgb8", "camera_qos": args.camera_qos,
+    report = {"model": model, "frame": f"{WIDTH}x{HEIGHT} rgb8", "camera_qos": args.camera_qos,
               "outputs": args.outputs, "inference_ms": inference, "runs": rows,
+              "skipped_transports": skipped,
               # Overhead = end to end - the node's inference of the same frames (from its
               # /diagnostics), so both figures come from one moment of a noisy shared machine.
               "overhead_p50_ms": {r["transport"]: r["overhead_p50_ms"]

@@ -1,7 +1,7 @@
 """FASTDDS_BUILTIN_TRANSPORTS read as Fast DDS reads it, to catch a value this kernel refuses.
 
 Plain ``LARGE_DATA`` still cuts every VGA image into 64 KB fragments; ``max_msg_size`` lifts
-that (``LARGE_DATA?max_msg_size=4MB``: the two DDS hops around the node measured 0.4-0.5 ms
+that (``LARGE_DATA?max_msg_size=4MB``: the two DDS hops around the node measured 0.5-0.7 ms
 faster here). Fast DDS (3.x) then asks the kernel for UDP and TCP socket buffers at least that
 large, and where net.core.rmem_max / wmem_max are lower (212992 bytes on a stock Linux) both
 transports fail to register: the process discovers no one and no one discovers it, with one

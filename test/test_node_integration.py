@@ -237,6 +237,8 @@ def test_transports_asking_for_more_socket_buffer_than_the_kernel_allows_are_rep
     if limits is None:
         pytest.skip("no /proc/sys/net/core on this system")
     too_big = 2 * max(limits.values())
+    if too_big >= 2**32:
+        pytest.skip("this kernel's socket limits are beyond any size Fast DDS accepts")
     env = _unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS=f"LARGE_DATA?max_msg_size={too_big}B")
     with NodeProcess(node_executable() + ros_args(tiny_onnx_model), tmp_path / "sock_node.log",
                      env=env) as sock_node:

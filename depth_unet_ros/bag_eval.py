@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping
 
-from depth_unet_ros import fastdds_transports
 from depth_unet_ros.errors import ConfigError, ModelLoadError
-from depth_unet_ros.fastdds_transports import BuiltinTransports
+from depth_unet_ros.fastdds_transports import BuiltinTransports, environment_problem
 
 NUM_COMPARISONS = 4
 NODE_LOG_NAME = "depth_node.log"
@@ -116,8 +115,7 @@ def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
 
 
 def _transport_problems(environ: Mapping[str, str]) -> list[str]:
-    problem = fastdds_transports.socket_buffer_problem(environ,
-                                                       fastdds_transports.kernel_socket_limits())
+    problem = environment_problem(environ)
     return [problem] if problem else []
 
 

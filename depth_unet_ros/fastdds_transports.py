@@ -11,6 +11,7 @@ KiB, MiB, GiB of 1024, case-insensitive.
 from __future__ import annotations
 
 import re
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -85,3 +86,8 @@ def socket_buffer_problem(environ: Mapping[str, str],
             f"{now}: Fast DDS's UDP and TCP transports will fail and this process will "
             f"neither discover nor be discovered. Raise the limit (sudo sysctl -w {fix}) or "
             f"lower max_msg_size and sockets_size (plain LARGE_DATA needs nothing).")
+
+
+def environment_problem(environ: Mapping[str, str] = os.environ) -> str | None:
+    """``socket_buffer_problem`` for this environment against this kernel's limits."""
+    return socket_buffer_problem(environ, kernel_socket_limits())

@@ -7,7 +7,6 @@ buffer; a worker thread runs inference on it, so a slow model drops stale frames
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import replace
@@ -25,7 +24,7 @@ from std_msgs.msg import Header
 from depth_unet_ros import node_core
 from depth_unet_ros.allocator import reuse_frame_buffers
 from depth_unet_ros.errors import DepthUnetError, ImageFormatError
-from depth_unet_ros.fastdds_transports import kernel_socket_limits, socket_buffer_problem
+from depth_unet_ros.fastdds_transports import environment_problem
 from depth_unet_ros.image_cdr import SerializedImage
 from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
                                              image_msg_to_array)
@@ -318,7 +317,7 @@ def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory 
     reuse_frame_buffers()  # before the first frame's buffers are allocated
     rclpy.init(args=args)
     stop_with_parent()  # started by one of our tools: its death SIGINTs us, into rclpy's handler
-    transport_problem = socket_buffer_problem(os.environ, kernel_socket_limits())
+    transport_problem = environment_problem()
     if transport_problem:  # logged, not fatal: a Fast DDS without the options ignores them
         rclpy.logging.get_logger("depth_node").error(transport_problem)
     node = None

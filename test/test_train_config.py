@@ -131,3 +131,31 @@ def test_shipped_configs_exist():
 
 def test_delta_metrics_are_higher_is_better_errors_are_not():
     assert is_higher_better("delta1") and not is_higher_better("abs_rel")
+
+
+def test_one_folder_for_train_and_val_needs_disjoint_frame_ranges():
+    """Training and validation on one sequence folder must name disjoint ranges, so no
+    validation frame is ever trained on; overlapping or missing ranges are config errors."""
+    same = ["data.train=seq", "data.val=seq"]
+    with pytest.raises(ConfigError, match="disjoint"):
+        load_config(None, same)
+    with pytest.raises(ConfigError, match="disjoint"):
+        load_config(None, same + ["data.train_frames=[0,400]", "data.val_frames=[399,500]"])
+    cfg = load_config(None, same + ["data.train_frames=[0,400]", "data.val_frames=[420,500]"])
+    assert cfg.data.train_frames == (0, 400) and cfg.data.val_frames == (420, 500)
+    with pytest.raises(ConfigError, match="start < stop"):
+        load_config(None, ["data.train=seq", "data.train_frames=[5,5]"])
+    with pytest.raises(ConfigError, match="synthetic_mix_frames"):
+        load_config(None, ["data.synthetic_mix_frames=-1"])
+
+
+def test_the_real_data_recipe_validates_on_frames_it_never_trains_on():
+    """config/train_real_default.yaml: 7-Scenes frames 420-499 validate, 0-399 train (a gap of
+    20 frames between), the registered frames are at NYU's focal, and it uses the Lite0 preset."""
+    cfg = load_config(REPO / "config" / "train_real_default.yaml", [])
+    assert cfg.data.train == cfg.data.val
+    train, val = cfg.data.train_frames, cfg.data.val_frames
+    assert train[1] + 20 <= val[0]
+    assert cfg.data.target_focal_px == pytest.approx(518.8579)
+    assert cfg.model.arch == "effnet-lite0"
+    assert not Path(cfg.data.train).is_absolute()  # ../shared, never a path of one machine

@@ -23,6 +23,12 @@ class AugmentConfig:
     color_gain: tuple[float, float] = (0.8, 1.2)  # per-channel multiplier
     flip_p: float = 0.5  # probability of a horizontal flip
     crop_hw: tuple[int, int] | None = None  # output (height, width); None: the input's size
+    # Photometric jitter beyond Eigen's (0 = off, and no random draw, so older runs replay
+    # exactly): factors drawn from [1 - x, 1 + x]. Real cameras differ in exposure, contrast and
+    # colour saturation far more than per-channel gains cover.
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class AugmentParams:
     crop_hw: tuple[int, int]
     gains: tuple[float, float, float]  # R, G, B
     flip: bool
+    brightness: float = 1.0  # multiplier of the whole image
+    contrast: float = 1.0  # multiplier of each pixel's distance from the image mean grey
+    saturation: float = 1.0  # multiplier of each pixel's distance from its own grey
 
 
 def sample_params(config: AugmentConfig, rng: np.random.Generator,
@@ -52,7 +61,9 @@ def sample_params(config: AugmentConfig, rng: np.random.Generator,
     x0 = _offset(rng, scaled_w, crop_w)
     gains = tuple(float(g) for g in rng.uniform(*config.color_gain, size=3))
     flip = bool(rng.random() < config.flip_p)
-    return AugmentParams(s, angle, (y0, x0), (int(crop_h), int(crop_w)), gains, flip)
+    photometric = [float(rng.uniform(1 - x, 1 + x)) if x > 0 else 1.0
+                   for x in (config.brightness, config.contrast, config.saturation)]
+    return AugmentParams(s, angle, (y0, x0), (int(crop_h), int(crop_w)), gains, flip, *photometric)
 
 
 def _scaled_size(height: int, width: int, s: float) -> tuple[int, int]:
@@ -95,12 +106,24 @@ def apply_params(frame: RGBDFrame, p: AugmentParams) -> RGBDFrame:
     image, depth_m = _window(image, y0, x0, ch, cw), _window(depth_m, y0, x0, ch, cw)
     k = Intrinsics(k.fx, k.fy, k.cx - x0, k.cy - y0, cw, ch)
     gains = np.asarray(p.gains, np.float32)
-    image = np.clip(image.astype(np.float32) * gains + 0.5, 0, 255).astype(np.uint8)
+    image = jitter_photometric(image.astype(np.float32) * gains, p)
+    image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
     if p.flip:
         image, depth_m = image[:, ::-1], depth_m[:, ::-1]
         k = replace(k, cx=k.width - 1 - k.cx)
     return RGBDFrame(np.ascontiguousarray(image), np.ascontiguousarray(depth_m, np.float32), k,
                      frame.name)
+
+
+def jitter_photometric(image: np.ndarray, p: AugmentParams) -> np.ndarray:
+    """Brightness, contrast, saturation on a float (H, W, 3) image in 0..255 units (unclipped)."""
+    if p.brightness == p.contrast == p.saturation == 1.0:
+        return image
+    image = image * np.float32(p.brightness)
+    grey = image @ np.array([0.299, 0.587, 0.114], np.float32)  # (H, W)
+    image = grey.mean() + (image - grey.mean()) * np.float32(p.contrast)
+    grey = grey.mean() + (grey - grey.mean()) * np.float32(p.contrast)
+    return grey[..., None] + (image - grey[..., None]) * np.float32(p.saturation)
 
 
 def augment_frame(frame: RGBDFrame, config: AugmentConfig, rng: np.random.Generator) -> RGBDFrame:

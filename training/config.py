@@ -44,6 +44,22 @@ class DataConfig:
     cache_frames: bool = False  # hold decoded source frames in RAM (small sets: synthetic, samples)
     num_workers: int = 2  # decoding + augmentation per frame is light; more only helps on big CPUs
     val_max_frames: int | None = None  # cap validation cost on large val sets; None = all
+    # Recorded sequences whose depth is not registered to colour (Kinect v1, 7-Scenes): the
+    # colour camera's fx, fy, cx, cy at the stored size, and t in X_colour = X_depth + t (m).
+    # null = the depth is already registered. See depth_unet_ros/datasets/registration.py.
+    register_colour: tuple[float, float, float, float] | None = None
+    register_shift_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # Resample folder frames to this focal length (px at the stored width), so real frames share
+    # the focal the model records (NYU: 518.86 at 640); null = keep each camera's own.
+    target_focal_px: float | None = None
+    # [start, stop) of a folder sequence for training / validation; a run whose train and val
+    # are one folder must give disjoint ranges (checked), so validation frames are never trained on.
+    train_frames: tuple[int, int] | None = None
+    val_frames: tuple[int, int] | None = None
+    drop_duplicates: bool = False  # skip byte-identical repeats of the previous frame (folders)
+    # Synthetic rooms (seed synthetic_seed) added to a real training set, so a network trained on
+    # one real place also sees many layouts; 0 = none.
+    synthetic_mix_frames: int = 0
 
 
 @dataclass
@@ -158,6 +174,26 @@ def validate_config(config: TrainConfig, source: str = "the config") -> None:
         raise ConfigError(f"{source}: optim.steps_per_epoch must be >= 1 or null (a full pass)")
     if config.data.num_workers < 0:
         raise ConfigError(f"{source}: data.num_workers must be >= 0, got {config.data.num_workers}")
+    _validate_frame_ranges(config.data, source)
+
+
+def _validate_frame_ranges(data: DataConfig, source: str) -> None:
+    """Ranges must be non-empty, and disjoint when training and validation read one folder."""
+    if data.synthetic_mix_frames < 0:
+        raise ConfigError(f"{source}: data.synthetic_mix_frames must be >= 0")
+    for key in ("train_frames", "val_frames"):
+        span = getattr(data, key)
+        if span is not None and not 0 <= span[0] < span[1]:
+            raise ConfigError(f"{source}: data.{key}={list(span)} must be [start, stop) with "
+                              "0 <= start < stop")
+    if (data.val is None or data.train == SYNTHETIC or Path(data.train) != Path(data.val)
+            or Path(data.train).suffix.lower() == ".mat"):  # a .mat separates by its splits file
+        return
+    train, val = data.train_frames, data.val_frames
+    if train is None or val is None or (train[0] < val[1] and val[0] < train[1]):
+        raise ConfigError(f"{source}: data.train and data.val are the same folder {data.train}; "
+                          "give disjoint data.train_frames and data.val_frames so no validation "
+                          f"frame is trained on (got {train} and {val})")
 
 
 def is_higher_better(metric: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -78,18 +79,61 @@ class Loaders:
 
 
 def open_frames(source: str, data: DataConfig, split: str, synthetic_frames: int,
-                synthetic_seed: int) -> Sequence[RGBDFrame]:
-    """The frame dataset behind ``data.train`` or ``data.val``."""
+                synthetic_seed: int, frames: tuple[int, int] | None = None) -> Sequence[RGBDFrame]:
+    """The frame dataset behind ``data.train`` or ``data.val`` (``frames``: its range)."""
     if source == SYNTHETIC:
         from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
 
         return SyntheticIndoorDataset(synthetic_frames, seed=synthetic_seed,
                                       height=data.synthetic_height, width=data.synthetic_width)
+    if uses_sequence_options(source, data, frames):
+        return open_sequence(source, data, frames)
     from depth_unet_ros.datasets import open_dataset
 
     # Without a splits file a .mat has no named splits: use every frame it holds.
     return open_dataset(source, splits=data.splits, split=split if data.splits else "all",
                         depth=data.depth)
+
+
+def uses_sequence_options(source: str, data: DataConfig, frames: tuple[int, int] | None) -> bool:
+    """Whether ``source`` is a frame folder that needs RegisteredSequence (registration, focal,
+    range, repeats); a .mat file or a bag is read as it is."""
+    path = Path(source)
+    if not path.is_dir() or (path / "metadata.yaml").is_file():
+        return False
+    return (data.register_colour is not None or data.target_focal_px is not None
+            or frames is not None or data.drop_duplicates)
+
+
+def open_sequence(source: str, data: DataConfig, frames: tuple[int, int] | None) -> Sequence[RGBDFrame]:
+    """A folder sequence registered, resampled and cut as the data section says."""
+    from depth_unet_ros.datasets.base import Intrinsics
+    from depth_unet_ros.datasets.registered import FrameRange, RegisteredSequence
+    from depth_unet_ros.datasets.registration import RigCalibration
+
+    rig = None
+    if data.register_colour is not None:
+        fx, fy, cx, cy = data.register_colour
+        first = RegisteredSequence(source).source[0].intrinsics  # the stored size
+        rig = RigCalibration(Intrinsics(fx, fy, cx, cy, first.width, first.height),
+                             data.register_shift_m)
+    span = FrameRange(*frames) if frames is not None else None
+    return RegisteredSequence(source, rig, span, data.target_focal_px, data.drop_duplicates)
+
+
+class _Concat(Dataset):
+    """Frames of several datasets, one after another (real frames, then synthetic rooms)."""
+
+    def __init__(self, parts: Sequence[Sequence[RGBDFrame]]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index: int) -> RGBDFrame:
+        part = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return self.parts[part][index - int(self.offsets[part])]
 
 
 def _maybe_cached(frames: Sequence[RGBDFrame], data: DataConfig) -> Sequence[RGBDFrame]:
@@ -146,7 +190,13 @@ def build_dataloaders(cfg: TrainConfig, rank: int = 0, world_size: int = 1) -> L
     """
     data, size_hw = cfg.data, (cfg.model.input_height, cfg.model.input_width)
     train_set = open_frames(data.train, data, data.train_split, data.synthetic_train_frames,
-                            data.synthetic_seed)
+                            data.synthetic_seed, data.train_frames)
+    if data.synthetic_mix_frames > 0:
+        from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+
+        train_set = _Concat([train_set, SyntheticIndoorDataset(
+            data.synthetic_mix_frames, seed=data.synthetic_seed, height=data.synthetic_height,
+            width=data.synthetic_width)])
     augment_cfg = cfg.augment if data.augment_train else None
     train_frames = TrainingFrames(_maybe_cached(train_set, data), size_hw, augment_cfg,
                                   seed=cfg.run.seed)
@@ -168,7 +218,7 @@ def build_dataloaders(cfg: TrainConfig, rank: int = 0, world_size: int = 1) -> L
     val = None
     if data.val is not None:
         val_set = open_frames(data.val, data, data.val_split, data.synthetic_val_frames,
-                              data.synthetic_seed + SYNTHETIC_VAL_SEED_OFFSET)
+                              data.synthetic_seed + SYNTHETIC_VAL_SEED_OFFSET, data.val_frames)
         if data.val_max_frames is not None:
             val_set = _Subset(val_set, data.val_max_frames)
         val_set = _maybe_cached(val_set, data)

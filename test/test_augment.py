@@ -144,3 +144,31 @@ def test_input_frame_is_not_modified():
 def test_bad_scale_range_is_a_config_error():
     with pytest.raises(ConfigError, match="scale range"):
         augment_frame(_frame(), AugmentConfig(scale=(1.5, 1.0)), np.random.default_rng(0))
+
+
+def test_photometric_jitter_off_draws_nothing_so_older_runs_replay_exactly():
+    """With brightness/contrast/saturation at 0 the RNG stream and the result are what they were
+    before the jitter existed; the next draw from the generator is the same too."""
+    cfg = AugmentConfig()
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    params = sample_params(cfg, rng_a, H, W)
+    assert (params.brightness, params.contrast, params.saturation) == (1.0, 1.0, 1.0)
+    old = AugmentParams(*[getattr(params, f) for f in ("scale", "angle_deg", "crop_yx", "crop_hw",
+                                                        "gains", "flip")])
+    assert sample_params(cfg, rng_b, H, W) == old
+    assert rng_a.random() == rng_b.random()
+
+
+def test_photometric_jitter_changes_colour_only():
+    """Brightness, contrast and saturation change the image, never depth or intrinsics; a
+    saturation of 0 makes every pixel grey."""
+    frame = _frame(holes=0.1)
+    out = apply_params(frame, AugmentParams(1.0, 0.0, (0, 0), (H, W), (1.0, 1.0, 1.0), False,
+                                            brightness=1.2, contrast=0.7, saturation=0.0))
+    np.testing.assert_array_equal(out.depth_m, frame.depth_m)
+    assert out.intrinsics == frame.intrinsics
+    spread = out.image.astype(int).max(axis=2) - out.image.astype(int).min(axis=2)
+    assert spread.max() <= 1  # grey up to rounding
+    drawn = sample_params(AugmentConfig(brightness=0.3, contrast=0.3, saturation=0.4),
+                          np.random.default_rng(1), H, W)
+    assert 0.7 <= drawn.brightness <= 1.3 and 0.6 <= drawn.saturation <= 1.4

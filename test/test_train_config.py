@@ -159,3 +159,13 @@ def test_the_real_data_recipe_validates_on_frames_it_never_trains_on():
     assert cfg.data.target_focal_px == pytest.approx(518.8579)
     assert cfg.model.arch == "effnet-lite0"
     assert not Path(cfg.data.train).is_absolute()  # ../shared, never a path of one machine
+
+
+def test_the_nyu_gpu_recipe_never_selects_on_the_nyu_test_split():
+    """config/train_nyu_gpu.yaml picks best.pt on real frames outside NYU, not on the NYU test
+    split (selecting on test frames would make the test score optimistic); same architecture
+    as the bundled model."""
+    cfg = load_config(REPO / "config" / "train_nyu_gpu.yaml", [])
+    assert not str(cfg.data.val).endswith(".mat")
+    assert cfg.data.train_split == "train"
+    assert cfg.model == load_config(REPO / "config" / "train_real_default.yaml", []).model

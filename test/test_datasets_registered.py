@@ -149,3 +149,19 @@ def test_seven_scenes_registration_aligns_depth_edges_with_colour_edges():
     other = alignment_score(frames, distances, Intrinsics(fx + 30, fy + 30, cx, cy, 640, 480),
                             data.register_shift_m)
     assert shipped < as_is - 0.3 and shipped < other
+
+
+@pytest.mark.skipif(not SEVEN_SCENES.is_dir(), reason="../shared/data/real_handheld_7scenes absent")
+def test_seven_scenes_training_and_validation_frames_never_overlap():
+    """The shipped recipe's training frames (repeats dropped) and validation frames are disjoint
+    and at least 20 frames apart, so near-identical neighbours are not on both sides."""
+    from training.config import load_config
+    from training.data import open_frames
+
+    data = load_config(Path(__file__).resolve().parents[1] / "config" / "train_real_default.yaml").data
+    train = open_frames(data.train, data, "train", 0, 0, data.train_frames)
+    val = open_frames(data.val, data, "test", 0, 0, data.val_frames)
+    assert isinstance(train, RegisteredSequence) and isinstance(val, RegisteredSequence)
+    assert set(train.indices).isdisjoint(val.indices)
+    assert max(train.indices) + 20 <= min(val.indices)
+    assert len(train) < data.train_frames[1] - data.train_frames[0]  # the repeats were dropped

@@ -18,11 +18,17 @@ from depth_unet_ros.errors import ConfigError, DatasetError
 if TYPE_CHECKING:
     from depth_unet_ros.bag_replay import BagPlayer
 
+# --wait-for: how long the subscribers must stay unchanged; five times a depth_node's QoS check
+# period (node_core.QOS_CHECK_PERIOD_S), so its one re-subscription is over before we play.
+SUBSCRIBERS_SETTLE_S = 1.0
+
 EXAMPLES = """examples:
   depth-unet replay nyu_test                          # once, at the recorded rate
   depth-unet replay nyu_test --rate 0.5 --loop        # half speed, over and over
   depth-unet replay nyu_test --topics /camera/image_raw /camera/camera_info --delay 2
   depth-unet replay nyu_test --exclude /camera/depth/ground_truth --wait-for /camera/image_raw
+  depth-unet replay nyu_test --exclude /camera/depth/ground_truth --wait-for /camera/image_raw:2
+      # beside `depth-unet bag-eval nyu_test --no-play`: the node and bag-eval both subscribe
 """
 
 
@@ -40,10 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delay", type=float, default=1.0, metavar="S",
                         help="seconds to wait after creating the publishers, so subscribers are "
                              "discovered before the first message")
-    parser.add_argument("--wait-for", nargs="+", default=(), metavar="TOPIC",
+    parser.add_argument("--wait-for", nargs="+", default=(), metavar="TOPIC[:N]",
                         help="before playing, wait until each of these topics has a subscriber "
-                             "(e.g. /camera/image_raw, so no frame is lost while the depth node "
-                             "is discovered); up to --wait-timeout seconds")
+                             "(N of them with TOPIC:N) and the subscribers have not changed for "
+                             "1 s (e.g. /camera/image_raw, so no frame is lost while the depth "
+                             "node is discovered and settles its input QoS; "
+                             "/camera/image_raw:2 beside `bag-eval --no-play`, which listens "
+                             "too); up to --wait-timeout seconds")
     parser.add_argument("--ack-timeout", type=float, default=5.0, metavar="S",
                         help="at the end, wait up to S seconds until reliable subscribers have "
                              "acknowledged every message, so the last ones are not lost on exit")
@@ -107,19 +116,45 @@ def run(args: argparse.Namespace) -> int:
         rclpy.try_shutdown(context=context)
 
 
-def _wait_for_subscribers(player: "BagPlayer", topics: Sequence[str], timeout_s: float) -> None:
-    """Block until every topic in ``topics`` has a matched subscription; ConfigError after
-    ``timeout_s`` naming the topics nobody subscribed to."""
-    not_played = [t for t in topics if t not in player.topics]
+def _wait_for_subscribers(player: "BagPlayer", topics: Sequence[str], timeout_s: float,
+                          settle_s: float = SUBSCRIBERS_SETTLE_S) -> None:
+    """Block until every topic in ``topics`` has a matched subscription and the matched counts
+    have not changed for ``settle_s``; ConfigError after ``timeout_s`` naming the topics nobody
+    subscribed to.
+
+    The settling matters for a depth_node with ``qos_reliability: auto``: it first subscribes
+    best-effort, then, once it sees this reliable player, re-creates its subscription reliable;
+    a message sent in between is lost.
+    """
+    wanted = dict(parse_wait_for(spec) for spec in topics)
+    not_played = [t for t in wanted if t not in player.topics]
     if not_played:
         raise ConfigError(f"--wait-for {' '.join(not_played)}: not played from this bag")
     deadline = time.monotonic() + timeout_s
+    counts: dict[str, int] | None = None
+    stable_since = time.monotonic()
     while True:
-        waiting = [t for t in topics if player.subscriber_count(t) == 0]
-        if not waiting:
+        now = time.monotonic()
+        latest = {t: player.subscriber_count(t) for t in wanted}
+        if latest != counts:
+            counts, stable_since = latest, now
+        waiting = [f"{t} ({counts[t]} of {n})" for t, n in wanted.items() if counts[t] < n]
+        if not waiting and now - stable_since >= settle_s:
             return
-        if time.monotonic() > deadline:
-            raise ConfigError(f"no subscriber on {', '.join(waiting)} after {timeout_s:g} s; is "
-                              "the node running with the same ROS_DOMAIN_ID and "
+        if now > deadline:
+            if not waiting:  # subscribed, but never quiet for settle_s: play anyway
+                return
+            raise ConfigError(f"too few subscribers on {', '.join(waiting)} after {timeout_s:g} s; "
+                              "is the node running with the same ROS_DOMAIN_ID and "
                               "FASTDDS_BUILTIN_TRANSPORTS?")
         time.sleep(0.05)
+
+
+def parse_wait_for(spec: str) -> tuple[str, int]:
+    """``TOPIC`` or ``TOPIC:N`` (at least N subscribers; ROS names cannot hold a colon)."""
+    topic, sep, count = spec.rpartition(":")
+    if not sep:
+        return spec, 1
+    if not count.isdigit() or int(count) < 1 or not topic:
+        raise ConfigError(f"--wait-for {spec}: expected TOPIC or TOPIC:N with N >= 1")
+    return topic, int(count)

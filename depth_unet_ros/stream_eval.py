@@ -122,7 +122,7 @@ class StreamEvaluator:
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CompressedImage, Image
+        from sensor_msgs.msg import Image
 
         cfg = self.config
         context = Context()
@@ -134,11 +134,9 @@ class StreamEvaluator:
             topics = bag_reader.bag_topics(self.bag)
             topics.pop(cfg.ground_truth_topic, None)  # the node must not see the answers
             ros["player"] = BagPlayer(node, topics)
-        else:  # best effort hears reliable and best-effort players alike; raw: stamps only
-            node.create_subscription(CompressedImage if self.plan.compressed else Image,
-                                     cfg.image_topic, self._on_input,
-                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
-                                     raw=True)
+        # Another player: the input listener is created only once the node subscribes
+        # (wait_for_node), so a player that waits for a subscriber waits for the node.
+        ros["listener"] = None
         node.create_subscription(Image, cfg.depth_topic, self._on_depth, reliable)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
         executor = SingleThreadedExecutor(context=context)
@@ -201,7 +199,27 @@ class StreamEvaluator:
         ros, topic = self._ros, self.config.image_topic
         if ros["player"] is not None:
             return ros["player"].subscriber_count(topic)
-        return max(0, ros["node"].count_subscribers(topic) - 1)  # less our own listener
+        ours = 1 if ros["listener"] is not None else 0
+        return max(0, ros["node"].count_subscribers(topic) - ours)
+
+    def _listen_to_inputs(self) -> None:
+        """Record when each input arrives here (another player publishes them).
+
+        Created after the node subscribed, never before: `replay --wait-for` and any player
+        that waits for a subscriber would otherwise take this listener for the node and play
+        the bag before the node exists. Best effort hears reliable and best-effort players
+        alike; raw, since only the stamp is read.
+        """
+        ros = self._ros
+        if ros["listener"] is not None:
+            return
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CompressedImage, Image
+
+        ros["listener"] = ros["node"].create_subscription(
+            CompressedImage if self.plan.compressed else Image, self.config.image_topic,
+            self._on_input, QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
+            raw=True)
 
     def wait_for_node(self) -> None:
         """Return once a node publishes the depth topic and subscribes to the images; else raise
@@ -213,6 +231,8 @@ class StreamEvaluator:
             depth_pubs = self._ros["node"].count_publishers(cfg.depth_topic)
             image_subs = self._image_subscribers()
             if depth_pubs > 0 and image_subs > 0:
+                if not cfg.play:
+                    self._listen_to_inputs()
                 return
             waited = time.monotonic() - start
             if waited > cfg.discovery_timeout_s:

@@ -252,7 +252,9 @@ def test_a_node_that_never_answers_times_out_with_a_diagnosis(small_bag, tmp_pat
 @pytest.mark.slow
 def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag, tmp_path, ros_env):
     """bag-eval --no-play scores what `depth-unet replay` (a separate process, as `ros2 bag play`
-    would be) publishes, frame for frame as offline evaluation does."""
+    would be) publishes, frame for frame as offline evaluation does. The player starts, as the
+    README tells users, once bag-eval says it is listening: a participant created earlier can
+    stay unknown to the node for Fast DDS's 3 s announcement period, and its first frames lost."""
     out = tmp_path / "report"
     env = dict(os.environ)
     evaluator = subprocess.Popen(_cli() + ["bag-eval", str(small_bag), "--no-play", "--model",
@@ -260,20 +262,35 @@ def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag
                                            "--out", str(out)],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                  start_new_session=True)  # its depth_node joins this group
+    lines: list[str] = []
+    listening = threading.Event()
+
+    def read_output() -> None:
+        for line in evaluator.stdout:
+            lines.append(line)
+            if line.startswith("waiting for a player"):
+                listening.set()
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
     try:
+        assert listening.wait(90), "".join(lines)
+        # Two subscribers: the node, and bag-eval's own listener that times each input.
         player = subprocess.run(_cli() + ["replay", str(small_bag), "--rate", "0.5",
                                           "--exclude", "/camera/depth/ground_truth",
-                                          "--wait-for", "/camera/image_raw", "--delay", "2"],
+                                          "--wait-for", "/camera/image_raw:2", "--delay", "1"],
                                 capture_output=True, text=True, timeout=90, env=env)
         assert player.returncode == 0, player.stdout + player.stderr
         assert "published 10 messages on 2 topics" in player.stdout
-        output, _ = evaluator.communicate(timeout=90)
+        evaluator.wait(timeout=90)
+        reader.join(timeout=10)
     finally:
         # The whole group: a bare kill() would orphan bag-eval's depth_node, which then answers
         # every later test's frames on this ROS domain.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(evaluator.pid, signal.SIGKILL)
         evaluator.wait()
+    output = "".join(lines)
     assert evaluator.returncode == 0, output
     streamed = json.loads((out / "metrics.json").read_text())
     assert streamed["stream"]["sent"] == 5 and streamed["stream"]["received"] == 5

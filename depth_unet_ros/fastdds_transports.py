@@ -91,3 +91,27 @@ def socket_buffer_problem(environ: Mapping[str, str],
 def environment_problem(environ: Mapping[str, str] = os.environ) -> str | None:
     """``socket_buffer_problem`` for this environment against this kernel's limits."""
     return socket_buffer_problem(environ, kernel_socket_limits())
+
+
+# What a shell sets when it has chosen its own Fast DDS transports; the node's profile then
+# stays out of the way, since a transport that differs between processes can deliver nothing.
+PROFILES_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"  # an XML file of profiles, read at start
+TRANSPORT_CHOICES = (ENV, PROFILES_ENV, "FASTRTPS_DEFAULT_PROFILES_FILE")
+FASTDDS_RMW = "rmw_fastrtps_cpp"
+# rmw_fastrtps replaces a participant's transports by localhost UDP under these
+RESTRICTED_DISCOVERY = {"ROS_AUTOMATIC_DISCOVERY_RANGE": ("LOCALHOST", "OFF"),
+                        "ROS_LOCALHOST_ONLY": ("1",)}
+
+
+def shell_chooses_transports(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The variable through which ``environ`` already decides Fast DDS's transports (or runs
+    another middleware), or None on stock settings."""
+    for name in TRANSPORT_CHOICES:
+        if environ.get(name):
+            return name
+    if environ.get("RMW_IMPLEMENTATION", FASTDDS_RMW) != FASTDDS_RMW:
+        return "RMW_IMPLEMENTATION"
+    for name, values in RESTRICTED_DISCOVERY.items():
+        if environ.get(name, "").strip().upper() in values:
+            return name
+    return None

@@ -137,7 +137,9 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     if backend != "auto":
         if backend not in allowed:
             hint = ("export the checkpoint first with depth-unet export" if suffix in TORCH_SUFFIXES
-                    else f"use --backend {allowed[0]}")
+                    else f"choose the {allowed[0]} backend (backend:={allowed[0]} with ros2 "
+                    f"launch, backend: {allowed[0]} in the params file, --backend {allowed[0]} "
+                    "on the command line)")
             raise ModelLoadError(f"{path}: the {backend} backend cannot run a {suffix} file; {hint}")
         return backend
     if len(allowed) == 1:

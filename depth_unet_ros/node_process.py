@@ -56,10 +56,14 @@ def node_executable() -> list[str]:
 def node_command(model_path: str | os.PathLike | None = None,
                  params_file: str | os.PathLike | None = None,
                  image_topic: str = "/camera/image_raw",
-                 camera_info_topic: str = "/camera/camera_info", namespace: str = "",
+                 camera_info_topic: str = "", namespace: str = "",
                  params: Mapping[str, Any] | None = None) -> list[str]:
     """The depth_node command line: ``node_executable()``, then the ``--ros-args`` the launch
-    file gives (params file, model_path when set, remappings)."""
+    file gives (params file, model_path when set, remappings; camera_info beside the image
+    topic unless given)."""
+    from depth_unet_ros.launch_arguments import camera_info_beside
+
+    camera_info_topic = camera_info_topic or camera_info_beside(image_topic)
     command = node_executable()
     command += ["--ros-args", "--params-file", str(params_file or default_params_file())]
     if model_path:

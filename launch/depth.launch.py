@@ -4,7 +4,10 @@
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
 
 Arguments left empty (model, backend) keep the value from params_file, so the YAML stays the
-single place for defaults. ``large_data_transport`` (default false: the node inherits the
+single place for defaults. The image topic defaults to camera/image_raw inside the namespace
+(/camera/image_raw in the root one), and camera_info to the topic beside the image topic, so
+``namespace:=cam1`` or ``image_topic:=/cam1/color/image_raw`` alone gives a self-consistent
+camera. A bad argument, or a depth_node that exits with an error, ends the launch non-zero. ``large_data_transport`` (default false: the node inherits the
 user's environment) sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the node only, and a node
 whose transports differ from the camera's and consumers' hears and is heard by none of them.
 With the default qos_reliability auto a reliable camera works on the default transports; a
@@ -17,50 +20,55 @@ large_data_transport left false so that the node inherits them.
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from depth_unet_ros.launch_arguments import DEFAULT_IMAGE_TOPIC, exit_error, node_launch
+
 PACKAGE = "depth_unet_ros"
+NODE_ARGUMENTS = ("model", "backend", "image_topic", "camera_info_topic", "namespace",
+                  "params_file", "use_sim_time", "large_data_transport", "fastdds_profile")
 
 
-def _default_params_file() -> str:
-    """The installed config/depth.yaml, or the source tree's when the package is not installed."""
+def _config_file(name: str) -> str:
+    """The installed config/<name>, or the source tree's when the package is not installed."""
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return str(Path(get_package_share_directory(PACKAGE)) / "config" / "depth.yaml")
+        return str(Path(get_package_share_directory(PACKAGE)) / "config" / name)
     except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
-        return str(Path(__file__).resolve().parents[1] / "config" / "depth.yaml")
+        return str(Path(__file__).resolve().parents[1] / "config" / name)
 
 
-def _as_bool(text: str) -> bool:
-    return text.strip().lower() in ("true", "1", "yes", "on")
+def _default_params_file() -> str:
+    return _config_file("depth.yaml")
+
+
+def _fail_on_error_exit(event, context):
+    """Raising here is how launch learns of an error: it shuts down and `ros2 launch` exits 1."""
+    error = exit_error(event.returncode, context.is_shutdown)
+    if error:
+        raise RuntimeError(error)
 
 
 def _depth_node(context, *args, **kwargs):
-    value = {name: LaunchConfiguration(name).perform(context) for name in (
-        "model", "backend", "image_topic", "camera_info_topic", "namespace", "params_file",
-        "use_sim_time")}
-    overrides = {"use_sim_time": _as_bool(value["use_sim_time"])}
-    if value["model"]:  # empty: keep params_file's model_path (or the bundled model)
-        overrides["model_path"] = value["model"]
-    if value["backend"]:
-        overrides["backend"] = value["backend"]
-    image_topic = value["image_topic"]
-    return [Node(
+    start = node_launch({name: LaunchConfiguration(name).perform(context)
+                         for name in NODE_ARGUMENTS})  # LaunchArgumentError: ends the launch
+    node = Node(
         package=PACKAGE,
         executable="depth_node",
         name="depth_node",
-        namespace=value["namespace"],
-        parameters=[value["params_file"], overrides],
-        remappings=[("image", image_topic),
-                    ("image/compressed", image_topic + "/compressed"),  # compressed_input:=true
-                    ("camera_info", value["camera_info_topic"])],
+        namespace=start.namespace,
+        parameters=[start.params_file, start.overrides],
+        remappings=start.remappings,
+        additional_env=start.environment,
         output="screen",
         emulate_tty=True,
-    )]
+    )
+    return [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                     on_exit=_fail_on_error_exit))]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -70,23 +78,31 @@ def generate_launch_description() -> LaunchDescription:
                                           "model_path, else the bundled model"),
         DeclareLaunchArgument("backend", default_value="",
                               description="auto | onnxruntime | tensorrt | torch; empty = params_file's"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
-                              description="camera image topic (sensor_msgs/Image)"),
-        DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info",
-                              description="camera calibration topic (sensor_msgs/CameraInfo)"),
+        DeclareLaunchArgument("image_topic", default_value=DEFAULT_IMAGE_TOPIC,
+                              description="camera image topic (sensor_msgs/Image); relative names "
+                                          "resolve in the namespace (/camera/image_raw in the root "
+                                          "namespace)"),
+        DeclareLaunchArgument("camera_info_topic", default_value="",
+                              description="camera calibration topic (sensor_msgs/CameraInfo); empty "
+                                          "= camera_info beside image_topic"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="outputs go to <namespace>/depth/...; one per camera"),
         DeclareLaunchArgument("params_file", default_value=_default_params_file(),
-                              description="node parameters (YAML)"),
+                              description="node parameters (YAML); must exist"),
         DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="use /clock (bag replay)"),
+                              description="true | false: use /clock (bag replay)"),
         DeclareLaunchArgument("large_data_transport", default_value="false",
-                              description="true: set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the "
-                                          "node only. Leave false for a reliable camera (qos auto "
-                                          "works on default transports); a best-effort VGA camera "
-                                          "needs true AND the same export in the camera's and "
-                                          "every consumer's shell, or nothing connects"),
+                              description="true | false. true: set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA "
+                                          "for the node only. Leave false for a reliable camera (qos "
+                                          "auto works on default transports); a best-effort VGA camera "
+                                          "needs true AND the same export in the camera's and every "
+                                          "consumer's shell, or nothing connects"),
+        DeclareLaunchArgument("fastdds_profile", default_value=_config_file("fastdds_depth_node.xml"),
+                              description="Fast DDS XML profile for the node's participant alone "
+                                          "(default: Fast DDS's transports with a shared-memory "
+                                          "segment sized for VGA depth, so consumers on stock "
+                                          "settings get every output whole and fast); used only "
+                                          "when the shell sets no FASTDDS_BUILTIN_TRANSPORTS or "
+                                          "profiles file; '' for Fast DDS's defaults"),
     ]
-    large_data = SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA",
-                                        condition=IfCondition(LaunchConfiguration("large_data_transport")))
-    return LaunchDescription([*arguments, large_data, OpaqueFunction(function=_depth_node)])
+    return LaunchDescription([*arguments, OpaqueFunction(function=_depth_node)])

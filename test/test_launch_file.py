@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from depth_unet_ros.launch_arguments import node_launch
 from depth_unet_ros.node_process import node_command
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "depth.launch.py"
+# DESIGN.md's arguments (managed and vo come with their issues), plus fastdds_profile: the
+# node's own participant settings for stock graphs (README, Performance).
 DESIGN_ARGUMENTS = {"model", "backend", "image_topic", "camera_info_topic", "namespace",
-                    "params_file", "use_sim_time", "large_data_transport"}
+                    "params_file", "use_sim_time", "large_data_transport", "fastdds_profile"}
 
 
 def _calls(name: str) -> list[ast.Call]:
@@ -35,21 +38,32 @@ def _declared_defaults() -> dict[str, object]:
 
 
 def test_launch_file_declares_designs_arguments_with_their_defaults():
-    """The arguments are DESIGN.md's set; the topics default to /camera/..., and the large-data
-    transport is opt-in (the node inherits the user's transports)."""
+    """The arguments are DESIGN.md's set; the image topic's default is launch_arguments' one
+    definition, camera_info's is derived (empty), and the large-data transport is opt-in (the
+    node inherits the user's transports)."""
     declared = _declared_defaults()
     assert set(declared) == DESIGN_ARGUMENTS
-    assert declared["image_topic"] == "/camera/image_raw"
-    assert declared["camera_info_topic"] == "/camera/camera_info"
+    assert declared["image_topic"] is None  # the DEFAULT_IMAGE_TOPIC name, not a copy
+    assert "default_value=DEFAULT_IMAGE_TOPIC" in LAUNCH_FILE.read_text()
+    assert declared["camera_info_topic"] == ""
     assert declared["large_data_transport"] == "false"
+    assert declared["use_sim_time"] == "false"
 
 
-def test_launch_file_remaps_the_same_topics_as_node_command():
+def test_launch_file_passes_every_argument_to_node_launch():
+    """Every declared argument reaches launch_arguments.node_launch, where it is checked."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    names = next(node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and getattr(node.targets[0], "id", None) == "NODE_ARGUMENTS")
+    assert set(ast.literal_eval(names)) == DESIGN_ARGUMENTS
+
+
+def test_launch_file_remaps_the_same_topics_as_node_command(tmp_path):
     """bag-eval and the tests start the node through node_process.node_command; it must remap
     the same node topics as the launch file (image, image/compressed, camera_info)."""
-    (node,) = _calls("Node")
-    remappings = next(kw.value for kw in node.keywords if kw.arg == "remappings")
-    launched = {ast.literal_eval(pair.elts[0]) for pair in remappings.elts}
+    params = tmp_path / "params.yaml"
+    params.write_text("{}\n")
+    launched = {name for name, _ in node_launch({"params_file": str(params)}).remappings}
     command = node_command("model.onnx", "params.yaml")
     commanded = {command[i + 1].split(":=")[0] for i, arg in enumerate(command) if arg == "-r"}
     assert launched == commanded == {"image", "image/compressed", "camera_info"}
@@ -76,3 +90,27 @@ def test_params_file_default_falls_back_to_the_source_tree_without_ament_prefix_
     monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
     path = Path(_load_launch_module()._default_params_file())
     assert path == LAUNCH_FILE.parents[1] / "config" / "depth.yaml" and path.is_file()
+
+
+def _run_launch(arguments: dict[str, str]) -> int:
+    """The launch file under a LaunchService, as `ros2 launch` runs it; its return code."""
+    from launch import LaunchDescription, LaunchDescriptionSource, LaunchService
+    from launch.actions import IncludeLaunchDescription
+
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+        LaunchDescriptionSource(_load_launch_module().generate_launch_description()),
+        launch_arguments=list(arguments.items()))]))
+    return service.run()
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("arguments", [
+    {"model": "/nonexistent/model.onnx"}, {"backend": "bogus"}, {"backend": "torch"},
+    {"params_file": "/nonexistent.yaml"}, {"large_data_transport": "yes"},
+    {"use_sim_time": "maybe"}])
+def test_a_bad_argument_or_a_node_that_cannot_start_ends_the_launch_with_an_error(arguments):
+    """Scripts can tell: a node exiting with an error, or an argument that cannot be used,
+    makes the launch end by itself with a non-zero code."""
+    pytest.importorskip("launch_ros", reason="launch_ros not installed (a ROS 2 install has it)")
+    assert _run_launch(arguments) != 0

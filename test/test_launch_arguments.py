@@ -1,0 +1,151 @@
+"""launch_arguments: the launch file's rules, without launch. A bad argument stops the launch
+with a message naming it; a namespaced or remapped camera gets its own calibration."""
+from __future__ import annotations
+
+import pytest
+
+from depth_unet_ros.launch_arguments import (DEFAULT_IMAGE_TOPIC, LaunchArgumentError,
+                                             camera_info_beside, exit_error, node_launch,
+                                             parse_bool)
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    path = tmp_path / "depth.yaml"
+    path.write_text("depth_node:\n  ros__parameters: {}\n")
+    return str(path)
+
+
+def _remapped(start) -> dict[str, str]:
+    return dict(start.remappings)
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("True", True), ("1", True),
+                                         ("false", False), ("FALSE", False), ("0", False)])
+def test_booleans_take_the_words_launch_conditions_take(text, value):
+    """true/false/1/0 in any case, as launch's IfCondition reads them."""
+    assert parse_bool("use_sim_time", text) is value
+
+
+@pytest.mark.parametrize("text", ["yes", "maybe", "", "on", "2"])
+def test_any_other_boolean_word_is_an_error_naming_the_argument(text):
+    """`large_data_transport:=yes` is refused with the argument and the two valid spellings,
+    not read as false (or passed to launch, which fails with an object repr)."""
+    with pytest.raises(LaunchArgumentError, match=r"large_data_transport:=.*true.*false"):
+        parse_bool("large_data_transport", text)
+
+
+@pytest.mark.parametrize("image, info", [
+    ("/camera/image_raw", "/camera/camera_info"),
+    ("/cam1/color/image_raw", "/cam1/color/camera_info"),
+    ("camera/image_raw", "camera/camera_info"),
+    ("/image", "/camera_info"),
+    ("image", "camera_info"),
+    ("/cam1/color/image_raw/", "/cam1/color/camera_info"),
+])
+def test_camera_info_lies_beside_the_image_topic(image, info):
+    """The calibration topic is the image topic's sibling, as camera drivers publish it."""
+    assert camera_info_beside(image) == info
+
+
+def test_defaults_resolve_inside_the_namespace(params_file):
+    """With namespace:=cam1 and nothing else, the node hears cam1's images and calibration:
+    relative names, resolved by ROS in the node's namespace (/cam1/camera/...)."""
+    start = node_launch({"params_file": params_file, "namespace": "cam1", "image_topic": "",
+                         "camera_info_topic": ""})
+    assert start.namespace == "cam1"
+    assert _remapped(start) == {"image": DEFAULT_IMAGE_TOPIC,
+                                "image/compressed": DEFAULT_IMAGE_TOPIC + "/compressed",
+                                "camera_info": "camera/camera_info"}
+    assert not DEFAULT_IMAGE_TOPIC.startswith("/")
+
+
+def test_a_remapped_image_topic_brings_its_own_calibration(params_file):
+    """image_topic:=/cam2/color/image_raw alone subscribes /cam2/color/camera_info; an explicit
+    camera_info_topic still wins."""
+    start = node_launch({"params_file": params_file, "image_topic": "/cam2/color/image_raw"})
+    assert _remapped(start)["camera_info"] == "/cam2/color/camera_info"
+    start = node_launch({"params_file": params_file, "image_topic": "/cam2/color/image_raw",
+                         "camera_info_topic": "/calib/info"})
+    assert _remapped(start)["camera_info"] == "/calib/info"
+
+
+def test_a_missing_params_file_is_an_error_not_a_silent_default(tmp_path):
+    """params_file:=/nonexistent.yaml stops the launch, naming the file and the fix."""
+    with pytest.raises(LaunchArgumentError, match="nonexistent.yaml.*not a file"):
+        node_launch({"params_file": str(tmp_path / "nonexistent.yaml")})
+    with pytest.raises(LaunchArgumentError, match="params_file"):
+        node_launch({"params_file": ""})
+
+
+def test_overrides_keep_the_params_files_values_unless_given(params_file):
+    """Empty model and backend are left to the YAML; given ones override it; use_sim_time is a
+    checked boolean; the large-data transport is an environment for the node alone."""
+    start = node_launch({"params_file": params_file, "model": "", "backend": "",
+                         "use_sim_time": "false", "large_data_transport": "false"})
+    assert start.overrides == {"use_sim_time": False} and start.environment == {}
+    assert start.params_file == params_file
+    start = node_launch({"params_file": params_file, "model": "m.onnx", "backend": "onnxruntime",
+                         "use_sim_time": "true", "large_data_transport": "true"})
+    assert start.overrides == {"use_sim_time": True, "model_path": "m.onnx",
+                               "backend": "onnxruntime"}
+    assert start.environment == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+    with pytest.raises(LaunchArgumentError, match="use_sim_time:='maybe'"):
+        node_launch({"params_file": params_file, "use_sim_time": "maybe"})
+
+
+@pytest.mark.parametrize("code, shutting_down, fails", [
+    (1, False, True), (-11, False, True), (0, False, False), (None, False, False),
+    (1, True, False), (-2, True, False)])
+def test_only_an_error_exit_outside_shutdown_fails_the_launch(code, shutting_down, fails):
+    """A node that cannot start (exit 1) or crashes ends `ros2 launch` non-zero; a clean exit,
+    or any exit while launch itself shuts down (Ctrl-C), does not."""
+    error = exit_error(code, shutting_down)
+    assert (error is not None) is fails
+    if fails:
+        assert str(code) in error
+
+
+def test_the_node_gets_its_fastdds_profile_only_on_stock_settings(params_file, tmp_path):
+    """The shipped profile reaches the node alone where the shell chose no Fast DDS transports;
+    a shell that exports transports or profiles, another middleware, a localhost-only range, or
+    large_data_transport:=true keeps its own, since differing transports can deliver nothing."""
+    from depth_unet_ros.launch_arguments import LARGE_DATA
+
+    profile = tmp_path / "node.xml"
+    profile.write_text("<dds/>\n")
+    args = {"params_file": params_file, "fastdds_profile": str(profile)}
+    assert node_launch(args, {}).environment == {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
+    assert node_launch(args, {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}).environment != {}
+    for shell in ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"},
+                  {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
+                  {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
+                  {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"},
+                  {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, {"ROS_LOCALHOST_ONLY": "1"}):
+        assert node_launch(args, shell).environment == {}, shell
+    large = node_launch({**args, "large_data_transport": "true"}, {})
+    assert large.environment == {"FASTDDS_BUILTIN_TRANSPORTS": LARGE_DATA}
+    assert node_launch({**args, "fastdds_profile": ""}, {}).environment == {}
+    with pytest.raises(LaunchArgumentError, match="fastdds_profile"):
+        node_launch({**args, "fastdds_profile": str(tmp_path / "missing.xml")}, {})
+
+
+def test_the_shipped_profile_keeps_fastdds_default_transports_with_a_larger_segment():
+    """config/fastdds_depth_node.xml: a default participant profile with shared memory (segment
+    > one 640x480 32FC1 depth image) and UDPv4, the kinds a stock consumer also has."""
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "config" / "fastdds_depth_node.xml"
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(path).getroot()
+    kinds = {d.find("d:transport_id", ns).text: d for d in root.iterfind(".//d:transport_descriptor", ns)}
+    types = {d.find("d:type", ns).text for d in kinds.values()}
+    assert types == {"SHM", "UDPv4"}
+    shm = next(d for d in kinds.values() if d.find("d:type", ns).text == "SHM")
+    assert int(shm.find("d:segment_size", ns).text) > 640 * 480 * 4 * 4
+    participant = root.find(".//d:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    assert participant.find(".//d:useBuiltinTransports", ns).text == "false"
+    used = {t.text for t in participant.iterfind(".//d:userTransports/d:transport_id", ns)}
+    assert used == set(kinds)

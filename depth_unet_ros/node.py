@@ -7,10 +7,12 @@ buffer; a worker thread runs inference on it, so a slow model drops stale frames
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -41,6 +43,10 @@ except ImportError:  # pragma: no cover - older rclpy
 
 EstimatorFactory = Callable[[str, str, int], Any]  # (model_path, backend, num_threads) -> estimator
 WARN_THROTTLE_S = 5.0
+# The first frame of a camera that started before the node often arrives before its first
+# camera_info (two subscriptions, matched in any order); while a camera_info publisher exists,
+# that first frame waits this long for it, once, so its answer is whole.
+FIRST_CAMERA_INFO_WAIT_S = 1.0
 
 # name -> (default, description, read_only); the YAML in config/depth.yaml mirrors this table.
 PARAMETERS: dict[str, tuple[Any, str, bool]] = {
@@ -86,31 +92,56 @@ def _reliability_name(policy: ReliabilityPolicy) -> str:
 class _InputSubscription:
     """One input subscription whose reliability can follow its publishers (qos_reliability auto).
 
-    rclpy cannot change a subscription's QoS, so a switch destroys and re-creates it; it runs
-    from a timer in the node's (mutually exclusive) default callback group, never during a
-    callback of the same subscription.
+    rclpy cannot change a subscription's QoS, so a switch creates a new subscription and keeps
+    the old one for QOS_SWITCH_OVERLAP_S, until publishers have matched the new one; a message
+    that arrives through both meanwhile is passed on once. It runs from a timer in the node's
+    (mutually exclusive) default callback group, never during a callback of the same
+    subscription.
     """
 
     def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
                  choice: QosChoice):
-        self._node, self._args, self.choice = node, (msg_type, topic, callback), choice
-        self._sub = node.create_subscription(msg_type, topic, callback, _qos(choice))
+        self._node, self._args, self.choice = node, (msg_type, topic), choice
+        self._callback = callback
+        self._sub = node.create_subscription(msg_type, topic, self._deliver, _qos(choice))
+        self.topic_name = self._sub.topic_name  # resolved (namespace, remapping); never changes
+        self._retiring: Any = None  # the subscription before the last switch, while it overlaps
+        self._retire_at_s = 0.0
+        self._recent = node_core.RecentKeys()
+
+    def _deliver(self, msg: Any) -> None:
+        if self._retiring is not None:
+            stamp = msg.header.stamp
+            if not self._recent.first_time((stamp.sec, stamp.nanosec, msg.header.frame_id)):
+                return
+        self._callback(msg)
 
     def follow_publishers(self) -> None:
         """Re-subscribe when the publishers of the (remapped, resolved) topic want another
         reliability; logged once per switch."""
-        topic = self._sub.topic_name
+        if self._retiring is not None and time.monotonic() >= self._retire_at_s:
+            self._retire()
+        topic = self.topic_name
         offered = [_reliability_name(info.qos_profile.reliability)
                    for info in self._node.get_publishers_info_by_topic(topic)]
         wanted = node_core.followed_reliability(offered, self.choice.reliability)
         if wanted == self.choice.reliability:
             return
-        self._node.destroy_subscription(self._sub)
+        self._retire()  # a switch back within the overlap: the oldest one goes at once
         self.choice = replace(self.choice, reliability=wanted)
-        msg_type, relative, callback = self._args
-        self._sub = self._node.create_subscription(msg_type, relative, callback, _qos(self.choice))
+        msg_type, relative = self._args
+        self._retiring = self._sub
+        self._retire_at_s = time.monotonic() + node_core.QOS_SWITCH_OVERLAP_S
+        self._sub = self._node.create_subscription(msg_type, relative, self._deliver,
+                                                   _qos(self.choice))
         self._node.get_logger().info(f"{topic}: publishers offer {', '.join(sorted(set(offered)))}; "
                                      f"subscription is now {wanted}")
+
+    def _retire(self) -> None:
+        if self._retiring is not None:
+            self._node.destroy_subscription(self._retiring)
+            self._retiring = None
+            self._recent.clear()
 
 
 class DepthNode(Node):
@@ -130,6 +161,8 @@ class DepthNode(Node):
         self._stats = NodeStats()
         self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
         self._camera_info: CameraInfo | None = None
+        self._camera_info_arrived = threading.Event()
+        self._first_info_wait_done = False
         self._focal_scale = 1.0
 
         out_qos = _qos(node_core.PUBLISHER_QOS)
@@ -142,6 +175,7 @@ class DepthNode(Node):
         self._inputs = [_InputSubscription(self, image_type, image_topic, self._on_image, in_qos),
                         _InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
                                            in_qos)]
+        self._camera_info_topic = self._inputs[1].topic_name
         if settings.qos_reliability == "auto":
             self.create_timer(node_core.QOS_CHECK_PERIOD_S, self._follow_publishers)
         if settings.diagnostics_period_s > 0:
@@ -180,6 +214,7 @@ class DepthNode(Node):
                                       "malformed messages so far)", throttle_duration_sec=WARN_THROTTLE_S)
             return
         self._camera_info = msg
+        self._camera_info_arrived.set()
 
     def _follow_publishers(self) -> None:
         for subscription in self._inputs:
@@ -236,7 +271,7 @@ class DepthNode(Node):
         prediction = self._estimator.predict(
             rgb, output_size=settings.output_size if want_depth else "network")
         inference_ms = (time.monotonic() - start_s) * 1e3
-        info = self._camera_info
+        info = self._camera_info or self._first_camera_info()
         scale = self._scale_for(info, rgb.shape[1]) if settings.focal_scaling else 1.0
         self._focal_scale = scale
         meta = self._estimator.metadata
@@ -258,6 +293,16 @@ class DepthNode(Node):
                 features, float_encoding(features.shape[0]), stamp, frame_id,
                 channels_first=True).to_bytes())
         self._stats.record_processed((time.monotonic() - received_s) * 1e3, inference_ms)
+
+    def _first_camera_info(self) -> CameraInfo | None:
+        """Before any camera_info arrived: wait for one (once per node, bounded) when a publisher
+        of it exists, so the first answers carry depth camera_info too; else None."""
+        if self._first_info_wait_done:
+            return None
+        self._first_info_wait_done = True
+        if self.count_publishers(self._camera_info_topic) > 0:
+            self._camera_info_arrived.wait(FIRST_CAMERA_INFO_WAIT_S)
+        return self._camera_info
 
     def _scale_for(self, info: CameraInfo | None, image_width: int) -> float:
         if info is None:
@@ -304,6 +349,19 @@ class DepthNode(Node):
             close()
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored inside, the previous handler restored after (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _shutdown() -> None:
     try_shutdown = getattr(rclpy, "try_shutdown", None)  # Galactic and newer
     if try_shutdown is not None:
@@ -330,10 +388,13 @@ def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory 
         rclpy.logging.get_logger("depth_node").error(f"cannot start: {exc}")
         return 1
     finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        _shutdown()
+        # A terminal's Ctrl-C reaches this process twice under ros2 launch (the group's signal,
+        # then launch's): the second must not cut the cleanup short with a traceback.
+        with _sigint_ignored():
+            if node is not None:
+                node.close()
+                node.destroy_node()
+            _shutdown()
     return 0
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -20,6 +21,9 @@ RELIABILITY_CHOICES = ("auto", "best_effort", "reliable")
 # How often qos_reliability auto looks at the input's publishers (a graph query of ~55 us): until
 # it switches, a reliable camera's frames arrive best-effort and most VGA frames are lost.
 QOS_CHECK_PERIOD_S = 0.2
+# A QoS switch subscribes anew before it unsubscribes: the old subscription keeps hearing the
+# camera this long, while publishers discover the new one, so no frame falls in between.
+QOS_SWITCH_OVERLAP_S = 1.0
 OUTPUT_SIZE_CHOICES = ("input", "network")
 # Parameters that take effect while the node runs; the rest are read once at start.
 RUNTIME_PARAMETERS = ("output_size", "min_depth_m", "max_depth_m", "publish_features",
@@ -116,6 +120,24 @@ def followed_reliability(offered: Sequence[str], current: str) -> str:
     if not offered:
         return current
     return "reliable" if all(r == "reliable" for r in offered) else "best_effort"
+
+
+class RecentKeys:
+    """The last ``capacity`` keys seen: tells a message that arrives twice (through an old and a
+    new subscription of the same topic while they overlap) from a new one."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self._keys: deque[Hashable] = deque(maxlen=capacity)
+
+    def first_time(self, key: Hashable) -> bool:
+        """True, and remembered, unless ``key`` is among the recent ones."""
+        if key in self._keys:
+            return False
+        self._keys.append(key)
+        return True
+
+    def clear(self) -> None:
+        self._keys.clear()
 
 
 # Outputs are reliable (REP 2003) so reliable and best-effort consumers both connect; depth 1

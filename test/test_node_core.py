@@ -237,3 +237,15 @@ def test_missing_or_corrupt_model_error_says_how_to_fix_it(tmp_path, content):
     message = str(info.value)
     assert "model_path" in message and "model:=" in message and "depth-unet export" in message
     assert str(path) in message
+
+
+def test_recent_keys_pass_each_message_once_while_two_subscriptions_overlap():
+    """A frame that arrives through the old and the new subscription is passed on once; keys
+    beyond the capacity are forgotten, and clear() forgets all."""
+    from depth_unet_ros.node_core import RecentKeys
+
+    recent = RecentKeys(capacity=3)
+    assert [recent.first_time(k) for k in (1, 2, 1, 3, 2)] == [True, True, False, True, False]
+    assert recent.first_time(4) and recent.first_time(1)  # 1 fell out after 2, 3, 4
+    recent.clear()
+    assert recent.first_time(3)

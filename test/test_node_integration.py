@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -27,7 +28,7 @@ from depth_unet_ros.preprocessing import to_rgb
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
 from rclpy.context import Context  # noqa: E402
 
-from ros_helpers import (NodeProcess, Probe, make_camera_info, make_image,  # noqa: E402
+from ros_helpers import (CONFIG, NodeProcess, Probe, make_camera_info, make_image,  # noqa: E402
                          node_executable, ros_args, stamp_key)
 
 pytestmark = pytest.mark.ros
@@ -478,3 +479,70 @@ def test_focal_scaling_doubles_live_depth_for_a_camera_with_twice_the_training_f
     expected = offline(rgb)[0]
     assert np.isfinite(expected).any()
     np.testing.assert_allclose(depth / 2.0, expected, atol=1e-4, equal_nan=True)
+
+
+def test_a_namespaced_camera_gets_its_own_calibration_not_the_root_cameras(
+        context, tiny_onnx_model, tmp_path):
+    """namespace:=cam1 with the launch file's defaults: the node hears /cam1/camera/image_raw and
+    /cam1/camera/camera_info, so its depth/camera_info carries cam1's K even while another camera
+    publishes /camera/camera_info in the root namespace."""
+    from sensor_msgs.msg import CameraInfo
+
+    from depth_unet_ros.launch_arguments import node_launch
+
+    remapped = dict(node_launch({"params_file": str(CONFIG), "namespace": "cam1"}).remappings)
+    command = node_executable() + ros_args(tiny_onnx_model, remapped["image"], remapped["camera_info"],
+                                           namespace="cam1")
+    with NodeProcess(command, tmp_path / "cam1_node.log") as cam1_node:
+        probe = Probe(context, "probe_cam1", "/cam1/camera/image_raw", "/cam1/camera/camera_info",
+                      "cam1")
+        decoy = probe.node.create_publisher(CameraInfo, "/camera/camera_info", 10)
+        try:
+            assert probe.wait_for_node(30.0), cam1_node.log()
+            assert _wait_for(lambda: probe.node.count_subscribers("/cam1/camera/camera_info") > 0,
+                             10.0), cam1_node.log()
+            decoy.publish(make_camera_info(W, H, 0, fx=99.0))
+            sent, out = probe.send_until_output(
+                lambda ns: make_image(_pixels(H, W, seed=9), "rgb8", ns),
+                topics=["depth/image", "depth/camera_info"],
+                camera_info=make_camera_info(W, H, 0, fx=150.0), timeout_s=20.0)
+        finally:
+            probe.close()
+    assert out["depth/camera_info"].k[0] == pytest.approx(150.0)
+
+
+def test_a_camera_running_before_the_node_gets_camera_info_with_its_first_answer(
+        context, tiny_onnx_model, tmp_path):
+    """A reliable camera streams image then camera_info at 15 Hz before the node starts: the
+    node's first answered frame already carries depth camera_info (it waits, once and bounded,
+    for the calibration whose publisher it sees), so an exact-time consumer loses no frame."""
+    probe = Probe(context, "probe_early", "/earlycam/image_raw", "/earlycam/camera_info", "early",
+                  kinds=("reliable",))
+    stop = threading.Event()
+
+    def camera() -> None:
+        rgb = _pixels(H, W, seed=10)
+        while not stop.is_set():
+            image = make_image(rgb, "rgb8", time.time_ns())
+            info = make_camera_info(W, H, 0, fx=150.0)
+            info.header = image.header
+            probe.image_pubs["reliable"].publish(image)
+            probe.info_pub.publish(info)  # after the image, as image_transport's CameraPublisher
+            stop.wait(1 / 15)
+
+    streaming = threading.Thread(target=camera, daemon=True)
+    streaming.start()
+    command = node_executable() + ros_args(tiny_onnx_model, "/earlycam/image_raw",
+                                           "/earlycam/camera_info", namespace="early")
+    try:
+        with NodeProcess(command, tmp_path / "early_node.log") as early_node:
+            assert probe.wait_until(lambda: len(probe.received["depth/image"]) >= 3, 30.0), \
+                early_node.log()
+            first = min(probe.received["depth/image"])
+            assert probe.wait_until(lambda: first in probe.received["depth/camera_info"], 2.0), (
+                f"the first answer {first} has no depth camera_info; answered with it: "
+                f"{sorted(probe.received['depth/camera_info'])[:3]}")
+    finally:
+        stop.set()
+        streaming.join(timeout=2.0)
+        probe.close()

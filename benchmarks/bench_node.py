@@ -43,7 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 640, 480
 TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA",
               # Whole VGA messages instead of 64 KB fragments; needs rmem_max/wmem_max >= 4 MB.
-              "LARGE_DATA_4MB": "LARGE_DATA?max_msg_size=4MB"}
+              "LARGE_DATA_4MB": "LARGE_DATA?max_msg_size=4MB",
+              # Stock camera and consumer; the node (or relay) alone gets the launch file's
+              # profile: default transports with a shared-memory segment sized for VGA outputs.
+              "default+node_profile": None}
+NODE_PROFILES = {"default+node_profile": REPO / "config" / "fastdds_depth_node.xml"}
 DIAGNOSTICS_PERIOD_S = 0.5  # the node's /diagnostics period during the benchmark
 
 
@@ -123,9 +127,20 @@ def run_client(args: argparse.Namespace) -> int:
                     periods.append((now, {kv.key: kv.value for kv in status.values}))
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, reliable)
+    # Stamps of the other two outputs: a frame is whole when depth, features and camera_info
+    # all arrived (what an exact-time synchroniser in a VO node needs).
+    features_at: set[tuple[int, int]] = set()
+    info_at: set[tuple[int, int]] = set()
+
+    def stamp_into(stamps: set[tuple[int, int]]) -> Any:
+        def on_message(msg: Any) -> None:
+            with lock:
+                stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
+        return on_message
+
     if args.outputs == "all":
-        node.create_subscription(Image, "/depth/features", lambda m: None, reliable)
-        node.create_subscription(CameraInfo, "/depth/camera_info", lambda m: None, reliable)
+        node.create_subscription(Image, "/depth/features", stamp_into(features_at), reliable)
+        node.create_subscription(CameraInfo, "/depth/camera_info", stamp_into(info_at), reliable)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -159,6 +174,8 @@ def run_client(args: argparse.Namespace) -> int:
     for rate_hz, seconds in args.phases:
         with lock:
             received.clear()
+            features_at.clear()
+            info_at.clear()
         sent = []
         cpu0, start = cpu_seconds(args.node_pid), time.monotonic()
         for i in range(int(rate_hz * seconds)):
@@ -169,11 +186,13 @@ def run_client(args: argparse.Namespace) -> int:
         time.sleep(0.5)  # stragglers
         with lock:
             latencies = [(received[k] - (k[0] + k[1] * 1e-9)) * 1e3 for k in sent if k in received]
+            whole = (sum(k in received and k in features_at and k in info_at for k in sent)
+                     if args.outputs == "all" else None)
             # Periods that lie inside the phase (the first may still hold the previous phase).
             inside = [values for t, values in periods
                       if start + DIAGNOSTICS_PERIOD_S < t <= start + duration + DIAGNOSTICS_PERIOD_S / 2]
         results.append({"camera_hz": rate_hz, "seconds": duration, "sent": len(sent),
-                        "answered": len(latencies), "output_hz": len(latencies) / duration,
+                        "answered": len(latencies), "whole": whole, "output_hz": len(latencies) / duration,
                         "latency_ms": summarize_ms(latencies), "node_cpu_percent": 100 * cpu,
                         "node_inference_ms_p50": median_of(inside, "inference_p50_ms"),
                         "node_latency_ms_p50": median_of(inside, "latency_p50_ms"),
@@ -285,9 +304,11 @@ def usable_transports(names: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def measure_against(server_cmd: list[str], env: dict[str, str], label: str,
-                    args: argparse.Namespace, phases: list) -> list[dict]:
-    """Start ``server_cmd`` (the node or the relay), run the client's phases against it."""
-    server = subprocess.Popen(server_cmd, env=env, stdout=subprocess.DEVNULL,
+                    args: argparse.Namespace, phases: list,
+                    server_env: dict[str, str] | None = None) -> list[dict]:
+    """Start ``server_cmd`` (the node or the relay; ``server_env``, else ``env``), run the
+    client's phases against it (``env``)."""
+    server = subprocess.Popen(server_cmd, env=server_env or env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
         client_cmd = [sys.executable, __file__, "--role", "client", "--node-pid", str(server.pid),
@@ -316,11 +337,14 @@ def run_transport(name: str, args: argparse.Namespace, model: str, phases: list)
                 "-p", f"backend:={args.backend}", "-p", f"num_threads:={args.threads}",
                 "-p", f"diagnostics_period_s:={DIAGNOSTICS_PERIOD_S}",
                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info"]
-    rows = measure_against(node_cmd, env, f"{name} depth_node", args, phases)
+    server_env = dict(env)
+    if name in NODE_PROFILES:
+        server_env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(NODE_PROFILES[name])
+    rows = measure_against(node_cmd, env, f"{name} depth_node", args, phases, server_env)
     floors: dict[float, float] = {}
     if args.floor:
         relay_cmd = [sys.executable, __file__, "--role", "relay", "--camera-qos", args.camera_qos]
-        relay_rows = measure_against(relay_cmd, env, f"{name} relay", args, phases)
+        relay_rows = measure_against(relay_cmd, env, f"{name} relay", args, phases, server_env)
         floors = {r["camera_hz"]: r["latency_ms"]["p50"] for r in relay_rows}
     for row in rows:
         row["transport"] = name
@@ -335,13 +359,14 @@ def _ms(value: float) -> str:
 
 
 def markdown(rows: list[dict], inference: dict[str, float]) -> str:
-    lines = ["| transport | camera Hz | sent | answered | output Hz | e2e p50 ms | e2e p90 ms | "
+    lines = ["| transport | camera Hz | sent | answered | whole | output Hz | e2e p50 ms | e2e p90 ms | "
              "e2e max ms | inference in node p50 ms | overhead p50 ms | of which in node ms | "
              "relay floor p50 ms | isolated inference p50 ms | node in / out Hz | node CPU % |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lat = r["latency_ms"]
-        lines.append(f"| {r['transport']} | {r['camera_hz']:g} | {r['sent']} | {r['answered']} | "
+        whole = "-" if r.get("whole") is None else r["whole"]
+        lines.append(f"| {r['transport']} | {r['camera_hz']:g} | {r['sent']} | {r['answered']} | {whole} | "
                      f"{r['output_hz']:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {lat['max']:.1f} | "
                      f"{r['node_inference_ms_p50']:.1f} | {r['overhead_p50_ms']:.1f} | "
                      f"{r['node_latency_ms_p50'] - r['node_inference_ms_p50']:.1f} | "

@@ -48,6 +48,8 @@ def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: 
     report = json.loads(out.read_text())
     slow_phase = min(report["runs"], key=lambda run: run["camera_hz"])
     assert slow_phase["answered"] == slow_phase["sent"] > 0
+    # Every answer whole: depth, features and depth camera_info of each frame all arrived.
+    assert all(run["whole"] == run["answered"] for run in report["runs"]), report["runs"]
     assert report["inference_ms"]["p50"] > 0
     # The overhead is taken against the node's own inference of the same frames (/diagnostics).
     assert 0 < slow_phase["node_inference_ms_p50"] < slow_phase["node_latency_ms_p50"]
@@ -79,3 +81,19 @@ def test_node_benchmark_skips_a_transport_whose_socket_buffers_the_kernel_refuse
     monkeypatch.setattr(fastdds_transports, "kernel_socket_limits",
                         lambda: {"rmem_max": 4194304, "wmem_max": 4194304})
     assert bench_node.usable_transports(names) == (names, {})
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_soak_benchmark_reports_memory_rates_and_the_camera_restart(tmp_path: Path) -> None:
+    """A short soak on stock settings: memory sampled, every answer whole, and answers again
+    after the camera stopped and came back (the node was not restarted)."""
+    out, png = tmp_path / "soak.json", tmp_path / "soak.png"
+    result = _run("soak_node.py", "--seconds", "12", "--pause", "2", "--rate", "10",
+                  "--transports", "stock", "--json", str(out), "--plot", str(png), timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = json.loads(out.read_text())
+    assert run["answered"] > 0 and run["whole"] == run["answered"], run
+    assert run["answered_after_restart"] > 0, run
+    assert run["rss_mib"]["end"] > 0 and len(run["memory"]) >= 5
+    assert png.stat().st_size > 0 and "| setting |" in result.stdout

@@ -113,7 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=REPO / "config" / "train_real_default.yaml",
                         help="training config whose validation frames are the real held-out set")
     parser.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
+    parser.add_argument("--write-frames", type=Path, default=None,
+                        help="also write the registered held-out real frames here as a folder "
+                             "dataset, for depth-unet evaluate --data (keep it out of the repo: "
+                             "the data's licence forbids committing it)")
     args = parser.parse_args(argv)
+    if args.write_frames:
+        from depth_unet_ros.datasets.folder import write_folder_frame
+
+        for frame in real_validation_frames(args.config):
+            write_folder_frame(args.write_frames / frame.name, frame)
     table = run(args.models, args.config)
     print(markdown(table))
     if args.json:

@@ -14,12 +14,12 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={PACKAGE: ["models/*.onnx", "models/*.md", "data/*.mcap", "data/*/*"]},
+    package_data={PACKAGE: ["models/*.onnx", "models/*.md", "data/*.mcap", "data/*.xml", "data/*/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
     python_requires=">=3.10",
     install_requires=[

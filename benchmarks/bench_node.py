@@ -44,10 +44,13 @@ WIDTH, HEIGHT = 640, 480
 TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA",
               # Whole VGA messages instead of 64 KB fragments; needs rmem_max/wmem_max >= 4 MB.
               "LARGE_DATA_4MB": "LARGE_DATA?max_msg_size=4MB",
-              # Stock camera and consumer; the node (or relay) alone gets the launch file's
-              # profile: default transports with a shared-memory segment sized for VGA outputs.
+              # Stock camera and consumer; the node (or relay) alone uses the node's own profile:
+              # default transports with a shared-memory segment sized for VGA outputs.
               "default+node_profile": None}
-NODE_PROFILES = {"default+node_profile": REPO / "config" / "fastdds_depth_node.xml"}
+# The server's own environment: plain "default" opts the node out of its own profile (an
+# empty profiles file), so that row is Fast DDS's defaults in every process.
+SERVER_ENV = {"default": {"FASTDDS_DEFAULT_PROFILES_FILE": ""},
+              "default+node_profile": {"FASTDDS_DEFAULT_PROFILES_FILE": None}}
 DIAGNOSTICS_PERIOD_S = 0.5  # the node's /diagnostics period during the benchmark
 
 
@@ -338,8 +341,12 @@ def run_transport(name: str, args: argparse.Namespace, model: str, phases: list)
                 "-p", f"diagnostics_period_s:={DIAGNOSTICS_PERIOD_S}",
                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info"]
     server_env = dict(env)
-    if name in NODE_PROFILES:
-        server_env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(NODE_PROFILES[name])
+    for key, value in SERVER_ENV.get(name, {}).items():
+        if value is None:  # the relay takes the node's profile as the node would
+            from depth_unet_ros.fastdds_transports import shipped_profile_path
+
+            value = shipped_profile_path()
+        server_env[key] = value
     rows = measure_against(node_cmd, env, f"{name} depth_node", args, phases, server_env)
     floors: dict[float, float] = {}
     if args.floor:

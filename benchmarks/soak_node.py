@@ -11,9 +11,9 @@ again after the restart. Writes JSON and a PNG (memory and answer rate over time
     python benchmarks/soak_node.py                        # 10 minutes each, stock and LARGE_DATA
     python benchmarks/soak_node.py --seconds 20 --pause 3 --transports stock   # smoke run
 
-"stock" is what ``ros2 launch depth_unet_ros depth.launch.py`` gives a shell that exports
-nothing: Fast DDS defaults for the camera and consumer, the launch file's Fast DDS profile for
-the node alone. "LARGE_DATA" exports FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in every process.
+"stock" exports nothing: Fast DDS defaults for the camera and consumer, and the node's own
+Fast DDS profile (depth_unet_ros/data/fastdds_depth_node.xml) for the node. "LARGE_DATA"
+exports FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in every process.
 """
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ import numpy as np
 from bench_node import REPO, WIDTH, HEIGHT, frames, summarize_ms
 
 SETTINGS = {
-    "stock": ({}, {"FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_depth_node.xml")}),
-    "LARGE_DATA": ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, {}),
-}  # name -> (environment of every process, extra environment of the node alone)
+    "stock": {},  # the node then takes its own Fast DDS profile
+    "LARGE_DATA": {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"},
+}  # name -> environment of every process
 WARM_UP_S = 60.0  # memory after this is the baseline that must stay flat
 BIN_S = 60.0  # statistics per minute
 PLOT_BIN_S = 10.0  # the plot's answer rate
@@ -153,7 +153,7 @@ def per_bin(frames_: list[dict], seconds: float, bin_s: float) -> list[dict]:
 
 
 def soak(name: str, args: argparse.Namespace) -> dict:
-    shared, node_only = SETTINGS[name]
+    shared = SETTINGS[name]
     env = {k: v for k, v in os.environ.items() if k not in (
         "FASTDDS_BUILTIN_TRANSPORTS", "FASTDDS_DEFAULT_PROFILES_FILE",
         "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")}
@@ -163,7 +163,7 @@ def soak(name: str, args: argparse.Namespace) -> dict:
                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info"]
     if args.model:
         node_cmd += ["-p", f"model_path:={args.model}"]
-    node = subprocess.Popen(node_cmd, env={**env, **node_only}, stdout=subprocess.DEVNULL,
+    node = subprocess.Popen(node_cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     memory: list[tuple[float, float]] = []
     stop = threading.Event()

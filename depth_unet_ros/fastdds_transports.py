@@ -103,6 +103,26 @@ RESTRICTED_DISCOVERY = {"ROS_AUTOMATIC_DISCOVERY_RANGE": ("LOCALHOST", "OFF"),
                         "ROS_LOCALHOST_ONLY": ("1",)}
 
 
+PROFILE_NAME = "fastdds_depth_node.xml"  # shipped in depth_unet_ros/data
+
+
+def shipped_profile_path() -> str:
+    """The node's own Fast DDS profile: the default transports, with a shared-memory segment
+    sized for VGA outputs (Fast DDS's 512 KB is smaller than one 640x480 depth image)."""
+    from importlib.resources import files
+
+    return str(files("depth_unet_ros") / "data" / PROFILE_NAME)
+
+
+def node_profile(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The profile file depth_node gives its own participant: the shipped one on stock
+    settings; None where the environment names a profiles file (even an empty one, the way to
+    opt out) or otherwise chose Fast DDS's transports."""
+    if PROFILES_ENV in environ or shell_chooses_transports(environ) is not None:
+        return None
+    return shipped_profile_path()
+
+
 def shell_chooses_transports(environ: Mapping[str, str] = os.environ) -> str | None:
     """The variable through which ``environ`` already decides Fast DDS's transports (or runs
     another middleware), or None on stock settings."""

@@ -6,19 +6,19 @@ fix, instead of a default silently taken or a traceback from deep inside launch.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from depth_unet_ros.errors import DepthUnetError
-from depth_unet_ros.fastdds_transports import ENV, PROFILES_ENV, shell_chooses_transports
+from depth_unet_ros.fastdds_transports import ENV, PROFILES_ENV
 
 # The image topic's default is relative, so it resolves inside the node's namespace:
 # /camera/image_raw in the root namespace, /cam1/camera/image_raw with namespace:=cam1.
 DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 CAMERA_INFO_NAME = "camera_info"  # image_transport's rule: calibration beside the image topic
 LARGE_DATA = "LARGE_DATA"
+NO_PROFILE = "none"  # fastdds_profile:=none: Fast DDS's own defaults for the node
 # The words launch's own IfCondition takes, so every boolean argument reads the same.
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -56,17 +56,15 @@ class NodeLaunch:
     environment: dict[str, str] = field(default_factory=dict)
 
 
-def node_launch(values: Mapping[str, str],
-                shell_environ: Mapping[str, str] | None = None) -> NodeLaunch:
+def node_launch(values: Mapping[str, str]) -> NodeLaunch:
     """Check the performed launch arguments (all strings) and derive the node's start.
 
     Empty ``model``/``backend`` keep the params file's values; an empty ``image_topic`` is
     DEFAULT_IMAGE_TOPIC; an empty ``camera_info_topic`` lies beside the image topic, so a
-    namespaced or remapped camera never gets another camera's calibration. The node gets
-    ``fastdds_profile`` (its own participant's Fast DDS settings) only where
-    ``shell_environ`` (the launching shell's, default os.environ) has chosen no transports.
+    namespaced or remapped camera never gets another camera's calibration. An empty
+    ``fastdds_profile`` leaves the node's own rule (``fastdds_transports.node_profile``);
+    NO_PROFILE or a file overrides it for the node alone.
     """
-    shell_environ = os.environ if shell_environ is None else shell_environ
     params_file = values.get("params_file", "")
     if not params_file or not Path(params_file).is_file():
         raise LaunchArgumentError(
@@ -83,11 +81,13 @@ def node_launch(values: Mapping[str, str],
     large_data = parse_bool("large_data_transport", values.get("large_data_transport", "false"))
     environment = {ENV: LARGE_DATA} if large_data else {}
     profile = values.get("fastdds_profile", "")
-    if profile and not large_data and shell_chooses_transports(shell_environ) is None:
+    if profile == NO_PROFILE:
+        environment[PROFILES_ENV] = ""  # present and empty: Fast DDS's defaults, no node profile
+    elif profile:
         if not Path(profile).is_file():
             raise LaunchArgumentError(
-                f"fastdds_profile:={profile!r} is not a file; pass a Fast DDS XML profile, or "
-                "fastdds_profile:='' for Fast DDS's defaults")
+                f"fastdds_profile:={profile!r} is not a file; pass a Fast DDS XML profile, "
+                f"fastdds_profile:={NO_PROFILE} for Fast DDS's defaults, or leave it out")
         environment[PROFILES_ENV] = profile
     return NodeLaunch(
         namespace=values.get("namespace", ""), params_file=params_file, overrides=overrides,

@@ -8,6 +8,7 @@ buffer; a worker thread runs inference on it, so a slow model drops stale frames
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -26,7 +27,7 @@ from std_msgs.msg import Header
 from depth_unet_ros import node_core
 from depth_unet_ros.allocator import reuse_frame_buffers
 from depth_unet_ros.errors import DepthUnetError, ImageFormatError
-from depth_unet_ros.fastdds_transports import environment_problem
+from depth_unet_ros.fastdds_transports import PROFILES_ENV, environment_problem, node_profile
 from depth_unet_ros.image_cdr import SerializedImage
 from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
                                              image_msg_to_array)
@@ -373,8 +374,15 @@ def _shutdown() -> None:
 def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
     reuse_frame_buffers()  # before the first frame's buffers are allocated
+    profile = node_profile()
+    if profile:  # before rclpy.init, which creates the participant that reads it
+        os.environ[PROFILES_ENV] = profile
     rclpy.init(args=args)
     stop_with_parent()  # started by one of our tools: its death SIGINTs us, into rclpy's handler
+    if profile:
+        rclpy.logging.get_logger("depth_node").info(
+            f"Fast DDS: own profile {profile} (default transports, shared-memory segment sized "
+            f"for VGA outputs); {PROFILES_ENV}='' keeps Fast DDS's defaults")
     transport_problem = environment_problem()
     if transport_problem:  # logged, not fatal: a Fast DDS without the options ignores them
         rclpy.logging.get_logger("depth_node").error(transport_problem)

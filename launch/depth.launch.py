@@ -32,18 +32,14 @@ NODE_ARGUMENTS = ("model", "backend", "image_topic", "camera_info_topic", "names
                   "params_file", "use_sim_time", "large_data_transport", "fastdds_profile")
 
 
-def _config_file(name: str) -> str:
-    """The installed config/<name>, or the source tree's when the package is not installed."""
+def _default_params_file() -> str:
+    """The installed config/depth.yaml, or the source tree's when the package is not installed."""
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return str(Path(get_package_share_directory(PACKAGE)) / "config" / name)
+        return str(Path(get_package_share_directory(PACKAGE)) / "config" / "depth.yaml")
     except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
-        return str(Path(__file__).resolve().parents[1] / "config" / name)
-
-
-def _default_params_file() -> str:
-    return _config_file("depth.yaml")
+        return str(Path(__file__).resolve().parents[1] / "config" / "depth.yaml")
 
 
 def _fail_on_error_exit(event, context):
@@ -97,12 +93,12 @@ def generate_launch_description() -> LaunchDescription:
                                           "auto works on default transports); a best-effort VGA camera "
                                           "needs true AND the same export in the camera's and every "
                                           "consumer's shell, or nothing connects"),
-        DeclareLaunchArgument("fastdds_profile", default_value=_config_file("fastdds_depth_node.xml"),
-                              description="Fast DDS XML profile for the node's participant alone "
-                                          "(default: Fast DDS's transports with a shared-memory "
-                                          "segment sized for VGA depth, so consumers on stock "
-                                          "settings get every output whole and fast); used only "
-                                          "when the shell sets no FASTDDS_BUILTIN_TRANSPORTS or "
-                                          "profiles file; '' for Fast DDS's defaults"),
+        DeclareLaunchArgument("fastdds_profile", default_value="",
+                              description="Fast DDS XML profile for the node's participant alone. "
+                                          "Empty: where the shell sets no Fast DDS transports or "
+                                          "profiles, the node uses its shipped one (default "
+                                          "transports, shared-memory segment sized for VGA "
+                                          "outputs, so stock consumers get every output whole "
+                                          "and fast); 'none': Fast DDS's defaults; or a file"),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_depth_node)])

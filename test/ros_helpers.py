@@ -223,7 +223,8 @@ class Probe:
 
     def stream(self, make_msg: Callable[[int], Any], kind: str, count: int, rate_hz: float,
                settle_s: float = 1.0) -> int:
-        """Publish ``count`` frames at ``rate_hz``; how many came back on depth/image."""
+        """Publish ``count`` frames at ``rate_hz``; how many came back on depth/image
+        (``last_whole``: how many on all three outputs, where all are subscribed)."""
         stamps = []
         start = time.monotonic()
         for i in range(count):
@@ -231,8 +232,10 @@ class Probe:
             self.image_pubs[kind].publish(msg)
             stamps.append(stamp_key(msg.header))
             time.sleep(max(0.0, start + (i + 1) / rate_hz - time.monotonic()))
-        self.wait_until(lambda: all(k in self.received["depth/image"] for k in stamps), settle_s)
+        whole = lambda k: all(k in self.received[t] for t in OUTPUT_TOPICS)  # noqa: E731
+        self.wait_until(lambda: all(whole(k) for k in stamps), settle_s)
         with self._cond:
+            self.last_whole = sum(whole(k) for k in stamps)  # depth, camera_info and features
             return sum(k in self.received["depth/image"] for k in stamps)
 
     def close(self) -> None:
@@ -307,6 +310,7 @@ def _probe(argv: Sequence[str]) -> int:
             report["streamed"] = args.count
             report["answered"] = probe.stream(lambda ns: make_image(pixels, "rgb8", ns), args.kind,
                                               args.count, args.rate)
+            report["whole"] = probe.last_whole
             node_name = (f"/{args.namespace.strip('/')}" if args.namespace else "") + "/depth_node"
             report["node_diagnostics"] = probe.latest_diagnostics(node_name)
         print(json.dumps(report))

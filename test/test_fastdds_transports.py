@@ -77,3 +77,23 @@ def test_kernel_limits_are_read_from_proc_and_absent_elsewhere(tmp_path):
     (tmp_path / "wmem_max").write_text("4194304\n")
     assert kernel_socket_limits(tmp_path) == {"rmem_max": 212992, "wmem_max": 4194304}
     assert kernel_socket_limits(tmp_path / "missing") is None
+
+
+def test_the_node_takes_its_own_profile_only_on_stock_settings():
+    """depth_node gives its participant the shipped profile where nothing chose Fast DDS's
+    transports; an exported transport or profiles file (an empty one opts out), another
+    middleware, or a localhost-only discovery range keep the environment as it is."""
+    from pathlib import Path
+
+    from depth_unet_ros.fastdds_transports import node_profile, shipped_profile_path
+
+    assert node_profile({}) == shipped_profile_path() and Path(shipped_profile_path()).is_file()
+    assert node_profile({"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+                         "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}) == shipped_profile_path()
+    for environ in ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"},
+                    {"FASTDDS_DEFAULT_PROFILES_FILE": ""},
+                    {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
+                    {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
+                    {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"},
+                    {"ROS_AUTOMATIC_DISCOVERY_RANGE": "localhost"}, {"ROS_LOCALHOST_ONLY": "1"}):
+        assert node_profile(environ) is None, environ

@@ -106,37 +106,31 @@ def test_only_an_error_exit_outside_shutdown_fails_the_launch(code, shutting_dow
         assert str(code) in error
 
 
-def test_the_node_gets_its_fastdds_profile_only_on_stock_settings(params_file, tmp_path):
-    """The shipped profile reaches the node alone where the shell chose no Fast DDS transports;
-    a shell that exports transports or profiles, another middleware, a localhost-only range, or
-    large_data_transport:=true keeps its own, since differing transports can deliver nothing."""
-    from depth_unet_ros.launch_arguments import LARGE_DATA
+def test_fastdds_profile_overrides_the_nodes_own_choice_for_the_node_alone(params_file, tmp_path):
+    """Left empty, the node decides (no environment); 'none' gives Fast DDS's defaults (an empty
+    profiles file); a file is given to the node; a missing file is an error."""
+    from depth_unet_ros.launch_arguments import NO_PROFILE
 
     profile = tmp_path / "node.xml"
     profile.write_text("<dds/>\n")
-    args = {"params_file": params_file, "fastdds_profile": str(profile)}
-    assert node_launch(args, {}).environment == {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
-    assert node_launch(args, {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}).environment != {}
-    for shell in ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"},
-                  {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
-                  {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
-                  {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"},
-                  {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, {"ROS_LOCALHOST_ONLY": "1"}):
-        assert node_launch(args, shell).environment == {}, shell
-    large = node_launch({**args, "large_data_transport": "true"}, {})
-    assert large.environment == {"FASTDDS_BUILTIN_TRANSPORTS": LARGE_DATA}
-    assert node_launch({**args, "fastdds_profile": ""}, {}).environment == {}
+    args = {"params_file": params_file}
+    assert node_launch({**args, "fastdds_profile": ""}).environment == {}
+    assert node_launch({**args, "fastdds_profile": NO_PROFILE}).environment == {
+        "FASTDDS_DEFAULT_PROFILES_FILE": ""}
+    assert node_launch({**args, "fastdds_profile": str(profile)}).environment == {
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
     with pytest.raises(LaunchArgumentError, match="fastdds_profile"):
-        node_launch({**args, "fastdds_profile": str(tmp_path / "missing.xml")}, {})
+        node_launch({**args, "fastdds_profile": str(tmp_path / "missing.xml")})
 
 
 def test_the_shipped_profile_keeps_fastdds_default_transports_with_a_larger_segment():
-    """config/fastdds_depth_node.xml: a default participant profile with shared memory (segment
-    > one 640x480 32FC1 depth image) and UDPv4, the kinds a stock consumer also has."""
+    """The shipped profile: a default participant profile with shared memory (segment > one
+    640x480 32FC1 depth image) and UDPv4, the kinds a stock consumer also has."""
     import xml.etree.ElementTree as ET
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "config" / "fastdds_depth_node.xml"
+    from depth_unet_ros.fastdds_transports import shipped_profile_path
+
+    path = shipped_profile_path()
     ns = {"d": "http://www.eprosima.com"}
     root = ET.parse(path).getroot()
     kinds = {d.find("d:transport_id", ns).text: d for d in root.iterfind(".//d:transport_descriptor", ns)}

@@ -391,7 +391,9 @@ def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default
         tiny_onnx_model, tmp_path):
     """qos_reliability auto (the params file's default) re-subscribes reliable for a reliable
     camera, so 640x480 frames on Fast DDS's default transports (no LARGE_DATA anywhere) are
-    answered: >= 90% of 30 frames at 10 Hz, where a best-effort subscription got a few."""
+    answered: >= 90% of 30 frames at 10 Hz, where a best-effort subscription got a few. The
+    node takes its own Fast DDS profile there, and every answer reaches this stock consumer
+    whole (depth, camera_info, features)."""
     env = _unrestricted_env()
     command = node_executable() + ros_args(tiny_onnx_model, "/relcam/image_raw", "/relcam/camera_info",
                                            namespace="rel")
@@ -405,7 +407,9 @@ def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default
     assert result.returncode == 0, result.stdout + result.stderr + log
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["answered"] >= 27, (report, log)
+    assert report["whole"] == report["answered"], (report, log)
     assert report["depth_shape"] == [480, 640]
+    assert "Fast DDS: own profile" in log, log
     assert log.count("/relcam/image_raw: publishers offer reliable; subscription is now reliable") == 1, log
 
 

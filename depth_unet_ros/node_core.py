@@ -141,7 +141,10 @@ class RecentKeys:
 
 
 # Outputs are reliable (REP 2003) so reliable and best-effort consumers both connect; depth 1
-# because the node itself only ever has the newest frame to offer.
+# because the node itself only ever has the newest frame to offer. Measured (README,
+# Performance): on Fast DDS's defaults a history of 5 made 98-100 % of answers whole instead of
+# 75-88 %, but raised p90 at 4 Hz from 48 to ~300 ms; the node's own Fast DDS profile made all
+# of them whole at either depth, so the newest-first depth 1 stays.
 PUBLISHER_QOS = QosChoice("reliable", 1)
 DIAGNOSTICS_QOS = QosChoice("reliable", 10)
 

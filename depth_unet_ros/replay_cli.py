@@ -123,8 +123,8 @@ def _wait_for_subscribers(player: "BagPlayer", topics: Sequence[str], timeout_s:
     subscribed to.
 
     The settling matters for a depth_node with ``qos_reliability: auto``: it first subscribes
-    best-effort, then, once it sees this reliable player, re-creates its subscription reliable;
-    a message sent in between is lost.
+    best-effort, then, once it sees this reliable player, subscribes anew (reliable) and drops
+    the first subscription a second later; playing starts once that is over.
     """
     wanted = dict(parse_wait_for(spec) for spec in topics)
     not_played = [t for t in wanted if t not in player.topics]

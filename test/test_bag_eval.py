@@ -94,6 +94,19 @@ def test_a_running_node_or_another_player_keeps_the_users_dds_settings(start_nod
     assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
 
 
+def test_wait_for_takes_a_topic_and_an_optional_subscriber_count():
+    """`--wait-for /t` waits for one subscriber, `/t:2` for two; a count that is not a
+    positive integer is refused naming the argument."""
+    from depth_unet_ros.errors import ConfigError
+    from depth_unet_ros.replay_cli import parse_wait_for
+
+    assert parse_wait_for("/camera/image_raw") == ("/camera/image_raw", 1)
+    assert parse_wait_for("/camera/image_raw:2") == ("/camera/image_raw", 2)
+    for bad in ("/camera/image_raw:0", "/camera/image_raw:x", ":2", "/camera/image_raw:"):
+        with pytest.raises(ConfigError, match="--wait-for"):
+            parse_wait_for(bad)
+
+
 def test_comparisons_spread_over_the_bag_and_survive_dropped_frames():
     """Four frames at 0, 1/3, 2/3 and the end of the bag; a dropped target is replaced by the
     next answer, a dropped end by the last answer, and nothing else is held."""

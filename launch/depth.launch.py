@@ -1,21 +1,26 @@
 """Start depth_node for one camera.
 
     ros2 launch depth_unet_ros depth.launch.py model:=/path/model.onnx \
-        image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
+        image_topic:=/camera/color/image_raw
 
 Arguments left empty (model, backend) keep the value from params_file, so the YAML stays the
 single place for defaults. The image topic defaults to camera/image_raw inside the namespace
 (/camera/image_raw in the root one), and camera_info to the topic beside the image topic, so
 ``namespace:=cam1`` or ``image_topic:=/cam1/color/image_raw`` alone gives a self-consistent
-camera. A bad argument, or a depth_node that exits with an error, ends the launch non-zero. ``large_data_transport`` (default false: the node inherits the
-user's environment) sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the node only, and a node
-whose transports differ from the camera's and consumers' hears and is heard by none of them.
-With the default qos_reliability auto a reliable camera works on the default transports; a
-best-effort VGA camera needs LARGE_DATA in every process (camera, node, consumers):
-large_data_transport:=true plus ``export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in the others.
-Whole, unfragmented images (``LARGE_DATA?max_msg_size=4MB``, after raising net.core.rmem_max
-and wmem_max: see the README) are exported in every shell, this one too, with
-large_data_transport left false so that the node inherits them.
+camera. A bad argument, or a depth_node that exits with an error, ends the launch non-zero;
+the checks live in depth_unet_ros.launch_arguments, tested without launch.
+
+Fast DDS: on stock settings the node gives its own participant a shipped profile (shared
+memory sized for VGA outputs), so consumers on their defaults get every output whole;
+``fastdds_profile`` overrides that (``none``, or a file). ``large_data_transport`` (default
+false: the node inherits the user's environment) sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
+for the node only, and a node whose transports differ from the camera's and consumers' hears
+and is heard by none of them. A best-effort VGA camera needs LARGE_DATA in every process
+(camera, node, consumers): large_data_transport:=true plus ``export
+FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` in the others. Whole, unfragmented images
+(``LARGE_DATA?max_msg_size=4MB``, after raising net.core.rmem_max and wmem_max: see the
+README) are exported in every shell, this one too, with large_data_transport left false so
+that the node inherits them.
 """
 from pathlib import Path
 

@@ -88,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
         sized = dataclasses.replace(config, input_height=args.height or config.input_height,
                                     input_width=args.width or config.input_width).validate()
         rows.append((name, sized, describe(sized)))
-    print(f"{'model':<14} {'arch':<10} {'input HxW':<10} {'params':>8} {'GMACs':>7} "
+    print(f"{'model':<14} {'arch':<12} {'input HxW':<10} {'params':>8} {'GMACs':>7} "
           f"{'stride':>6}  {'depth':<18} features")
     for name, config, info in rows:
         size = f"{config.input_height}x{config.input_width}"
-        print(f"{name:<14} {config.arch:<10} {size:<10} {info['params_m']:>7.2f}M {info['gmacs']:>7.3f} "
+        print(f"{name:<14} {config.arch:<12} {size:<10} {info['params_m']:>7.2f}M {info['gmacs']:>7.3f} "
               f"{info['total_stride']:>6}  {str(info['depth']):<18} {info['features']}")
     return 0
 

@@ -96,7 +96,13 @@ def test_the_main_job_replays_the_sample_bag_through_the_bundled_model(tmp_path)
     assert set(data["metrics"]) == set(METRIC_NAMES)
     assert data["stream"]["sent"] == frames
     assert data["num_images"] == len(data["per_image"]) == data["stream"]["received"]
-    assert data["stream"]["received"] >= 0.75 * frames  # 30 Hz; a loaded CI machine may drop a few
+    stream = data["stream"]
+    # No frame lost on the way: each was answered or dropped as stale by the node (its
+    # /diagnostics count). How many it answers depends on the CPU: while its inference keeps up
+    # with the 30 Hz bag, at least 3 in 4; a machine loaded by other work drops more, by design.
+    assert stream["received"] + stream["node_dropped"] >= frames - 1, stream
+    if stream["node_inference_ms"]["median"] / 1e3 * stream["rate_hz"] < 0.75:
+        assert stream["received"] >= 0.75 * frames, stream
     assert data["metrics"]["abs_rel"] < 0.25 and data["metrics"]["delta1"] > 0.6
     assert data["latency_ms"]["median"] > 0
     assert len(list((out / "comparisons").glob("*.png"))) == 4  # held even when frames drop

@@ -398,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the floor, the same phases against a bare relay in the node's "
                              "place (measured unless given; floor: %(default)s)")
-    parser.add_argument("--domain-id", type=int, default=1 + os.getpid() % 100)
+    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID") or
+                                                             1 + os.getpid() % 100),
+                        help="ROS domain of the run (default: ROS_DOMAIN_ID, else pid-derived)")
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
     parser.add_argument("--role", choices=("driver", "client", "relay"), default="driver",
                         help=argparse.SUPPRESS)

@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz")
     parser.add_argument("--transports", nargs="+", choices=tuple(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--model", help="model file; default: the bundled model")
-    parser.add_argument("--domain-id", type=int, default=57)
+    parser.add_argument("--domain-id", type=int, default=int(os.environ.get("ROS_DOMAIN_ID") or
+                                                             1 + os.getpid() % 100),
+                        help="ROS domain of the run (default: ROS_DOMAIN_ID, else pid-derived)")
     parser.add_argument("--json", type=Path, default=Path("out/soak_node.json"))
     parser.add_argument("--plot", type=Path, default=Path("out/soak_node.png"))
     parser.add_argument("--role", choices=("driver", "client"), default="driver", help=argparse.SUPPRESS)

@@ -14,13 +14,16 @@ import time
 from typing import TYPE_CHECKING, Sequence
 
 from depth_unet_ros.errors import ConfigError, DatasetError
+from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, QOS_SWITCH_OVERLAP_S
 
 if TYPE_CHECKING:
     from depth_unet_ros.bag_replay import BagPlayer
 
-# --wait-for: how long the subscribers must stay unchanged; five times a depth_node's QoS check
-# period (node_core.QOS_CHECK_PERIOD_S), so its one re-subscription is over before we play.
-SUBSCRIBERS_SETTLE_S = 1.0
+# --wait-for: how long the subscribers must stay unchanged. A depth_node with auto QoS that
+# sees us subscribes anew and keeps its old subscription for QOS_SWITCH_OVERLAP_S, its checks
+# QOS_CHECK_PERIOD_S apart: longer than that whole switch, so the count its two subscriptions
+# briefly make is never taken for the final one.
+SUBSCRIBERS_SETTLE_S = QOS_SWITCH_OVERLAP_S + 2 * QOS_CHECK_PERIOD_S
 
 EXAMPLES = """examples:
   depth-unet replay nyu_test                          # once, at the recorded rate
@@ -49,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait-for", nargs="+", default=(), metavar="TOPIC[:N]",
                         help="before playing, wait until each of these topics has a subscriber "
                              "(N of them with TOPIC:N) and the subscribers have not changed for "
-                             "1 s (e.g. /camera/image_raw, so no frame is lost while the depth "
-                             "node is discovered and settles its input QoS; "
+                             f"{SUBSCRIBERS_SETTLE_S:g} s (e.g. /camera/image_raw, so no frame "
+                             "is lost while the depth node is discovered and settles its input "
+                             "QoS; "
                              "/camera/image_raw:2 beside `bag-eval --no-play`, which listens "
                              "too); up to --wait-timeout seconds")
     parser.add_argument("--ack-timeout", type=float, default=5.0, metavar="S",

@@ -12,9 +12,35 @@ from pathlib import Path
 import pytest
 
 
+# Domains 1..101 (0 is everyone's default; 101 is the highest whose ports are valid on Linux).
+ROS_DOMAINS = range(1, 102)
+_domain_lock = None  # held open for the session: the claim lasts until this process exits
+
+
+def _claim_ros_domain() -> int:
+    """A ROS domain no other test session on this machine holds: the first free one from a
+    pid-derived start, claimed by an exclusive lock file (a pid-derived id alone let two
+    concurrent sessions share a domain, and each scored the other's depth answers)."""
+    import fcntl
+    import tempfile
+
+    global _domain_lock
+    start = os.getpid() % len(ROS_DOMAINS)
+    for offset in range(len(ROS_DOMAINS)):
+        domain = ROS_DOMAINS[(start + offset) % len(ROS_DOMAINS)]
+        lock = open(Path(tempfile.gettempdir()) / f"depth_unet_ros-test-domain-{domain}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        _domain_lock = lock
+        return domain
+    raise RuntimeError("every ROS domain 1..101 is held by another test session")
+
+
 def _isolate_ros_graph() -> None:
-    # Domains 1..100 (0 is everyone's default); derived from the pid so concurrent sessions differ.
-    os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
+    os.environ["ROS_DOMAIN_ID"] = str(_claim_ros_domain())
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Iron and newer
     if os.environ.get("ROS_DISTRO") == "humble":
         os.environ["ROS_LOCALHOST_ONLY"] = "1"  # Humble's spelling of the same thing

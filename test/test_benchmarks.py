@@ -64,7 +64,7 @@ def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: 
 
 def test_node_benchmark_skips_a_transport_whose_socket_buffers_the_kernel_refuses(monkeypatch):
     """On a stock kernel (rmem_max 212992) LARGE_DATA with 4 MB messages would hear nothing: it is
-    skipped with the sysctl that enables it; with 4 MiB limits all three transports run."""
+    skipped with the sysctl that enables it; with 4 MiB limits every transport runs."""
     import importlib.util
 
     from depth_unet_ros import fastdds_transports
@@ -76,7 +76,8 @@ def test_node_benchmark_skips_a_transport_whose_socket_buffers_the_kernel_refuse
     monkeypatch.setattr(fastdds_transports, "kernel_socket_limits",
                         lambda: {"rmem_max": 212992, "wmem_max": 212992})
     runnable, skipped = bench_node.usable_transports(names)
-    assert runnable == ["default", "LARGE_DATA"]
+    assert runnable == [name for name in names if name != "LARGE_DATA_4MB"]
+    assert "default+node_profile" in runnable
     assert "sysctl -w net.core.rmem_max=4000000" in skipped["LARGE_DATA_4MB"]
     monkeypatch.setattr(fastdds_transports, "kernel_socket_limits",
                         lambda: {"rmem_max": 4194304, "wmem_max": 4194304})

@@ -348,4 +348,8 @@ def test_replay_publishes_the_recorded_bytes_on_the_recorded_schedule(small_bag,
     assert [data for _, data in got] == recorded
     span_s = got[-1][0] - got[0][0]
     assert 0.18 < span_s < 1.0, span_s
-    assert np.all(np.diff([t for t, _ in got]) > 0.03)  # 0.1 s apart in the bag: 0.05 s at 2x
+    # 0.1 s apart in the bag: due 0.05 s apart at 2x. Arrivals are never ahead of that schedule,
+    # counted from the first arrival, by more than the first message's own delivery delay
+    # (a per-gap check failed under load: one late message, then one on time, 0.027 s apart).
+    since_first = np.array([t for t, _ in got]) - got[0][0]
+    assert np.all(since_first >= 0.05 * np.arange(len(got)) - 0.03), since_first

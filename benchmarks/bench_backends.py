@@ -27,7 +27,7 @@ import numpy as np
 
 BACKENDS = ("onnxruntime", "torch")
 PRESETS = ("unet-small", "unet-large", "fastdepth", "effnet-lite0")
-DEFAULT_PRESET = "unet-small"  # the model the node ships with
+DEFAULT_PRESET = "effnet-lite0"  # the model the node ships with
 BASELINE_PRESET = "fastdepth"  # the requirement: the default is no slower than this at the same input
 
 

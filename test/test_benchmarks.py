@@ -19,7 +19,7 @@ def _run(script: str, *args: str, timeout_s: float) -> subprocess.CompletedProce
 
 @pytest.mark.slow
 def test_backend_benchmark_measures_every_preset_and_backend(tmp_path: Path) -> None:
-    """--quick gives one row per preset x backend x threads and a positive unet-small vs fastdepth ratio per backend."""
+    """--quick gives one row per preset x backend x threads and a positive default (effnet-lite0) vs fastdepth ratio per backend."""
     out = tmp_path / "backends.json"
     result = _run("bench_backends.py", "--quick", "--threads", "1", "--json", str(out), timeout_s=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -34,7 +34,7 @@ def test_backend_benchmark_measures_every_preset_and_backend(tmp_path: Path) -> 
     ratios = {(r["input"], r["threads"], r["backend"]): r["speedup"] for r in report["ratios"]}
     assert set(ratios) == {("96x128", 1, b) for b in ("onnxruntime", "torch")}
     assert all(math.isfinite(v) and v > 0 for v in ratios.values()), ratios
-    assert "unet-small vs fastdepth" in result.stdout
+    assert "effnet-lite0 vs fastdepth" in result.stdout
 
 
 @pytest.mark.slow

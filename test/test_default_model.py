@@ -18,6 +18,8 @@ from depth_unet_ros.model_metadata import read_onnx_metadata
 from depth_unet_ros.node_core import bundled_model_path
 
 MODEL = Path(bundled_model_path())
+REPO = Path(__file__).resolve().parents[1]
+SEVEN_SCENES = REPO / ".." / "shared" / "data" / "real_handheld_7scenes"
 CARD = MODEL.with_suffix(".md")
 HELD_OUT_SEED = 3000  # training renders seed 0, validation 1000, the demo bag 2000
 
@@ -48,7 +50,8 @@ def test_the_bundled_model_is_small_and_carries_its_contract():
     assert (meta.min_depth_m, meta.max_depth_m) == (0.1, 10.0)
     assert meta.focal_px == pytest.approx(NYU_INTRINSICS.fx * 320 / 640, rel=1e-6)
     assert meta.feature_stride == 4 and meta.feature_channels > 0
-    assert "synthetic" in meta.train_data and ("NYU" not in meta.train_data or "not NYU" in meta.train_data)
+    assert "7-Scenes" in meta.train_data and "synthetic" in meta.train_data
+    assert "NYU" not in meta.train_data or "not NYU" in meta.train_data
 
 
 def test_the_bundled_model_beats_a_constant_depth_on_held_out_scenes_by_a_wide_margin():
@@ -64,14 +67,45 @@ def test_the_bundled_model_beats_a_constant_depth_on_held_out_scenes_by_a_wide_m
 
 
 def test_the_bundled_model_beats_a_constant_depth_on_the_sample_bag():
-    """The demo's hand-held sequence (one room, a seed held out from training): the same margin."""
+    """The demo's hand-held sequence (one room, a seed held out from training): AbsRel and RMSE
+    well under the constant's (the real-data model's synthetic scores are a little weaker than
+    the synthetic-only model's: sample-bag AbsRel 0.113 against 0.057)."""
     from depth_unet_ros.datasets.bag import BagDataset
     from depth_unet_ros.demo import bundled_sample_bag
 
     bag = BagDataset(bundled_sample_bag())
     model, constant = _model_against_constant([bag[i] for i in range(0, len(bag), 4)])
+    assert model["abs_rel"] < 0.65 * constant["abs_rel"], (model, constant)
+    assert model["rmse"] < 0.75 * constant["rmse"], (model, constant)
+    assert model["delta1"] > constant["delta1"] + 0.25, (model, constant)
+
+
+def _held_out_real_frames(step: int) -> list:
+    """The training recipe's validation frames of the real 7-Scenes sequence, registered as in
+    training, read from its YAML without torch (the recipe is the one definition of the split)."""
+    import yaml
+
+    from depth_unet_ros.datasets.base import Intrinsics
+    from depth_unet_ros.datasets.registered import FrameRange, RegisteredSequence
+    from depth_unet_ros.datasets.registration import RigCalibration
+
+    data = yaml.safe_load((REPO / "config" / "train_real_default.yaml").read_text())["data"]
+    fx, fy, cx, cy = data["register_colour"]
+    rig = RigCalibration(Intrinsics(fx, fy, cx, cy, 640, 480), tuple(data["register_shift_m"]))
+    sequence = RegisteredSequence(SEVEN_SCENES, rig, FrameRange(*data["val_frames"]),
+                                  data["target_focal_px"], data["drop_duplicates"])
+    return [sequence[i] for i in range(0, len(sequence), step)]
+
+
+@pytest.mark.skipif(not SEVEN_SCENES.is_dir(), reason="../shared/data/real_handheld_7scenes absent")
+def test_the_bundled_model_beats_a_constant_depth_on_held_out_real_frames():
+    """On real Kinect frames it never trained on (7-Scenes 420-499, every 4th), AbsRel is under
+    half the best constant's, RMSE well under, and more pixels are within 25 % (the reason this
+    model replaced the synthetic-only one, which lost to the constant here)."""
+    model, constant = _model_against_constant(_held_out_real_frames(step=4))
     assert model["abs_rel"] < 0.5 * constant["abs_rel"], (model, constant)
-    assert model["rmse"] < 0.6 * constant["rmse"], (model, constant)
+    assert model["rmse"] < 0.75 * constant["rmse"], (model, constant)
+    assert model["delta1"] > constant["delta1"] + 0.03, (model, constant)
 
 
 def test_the_model_card_describes_the_shipped_file():
@@ -80,7 +114,8 @@ def test_the_model_card_describes_the_shipped_file():
     text = CARD.read_text()
     digest = hashlib.sha256(MODEL.read_bytes()).hexdigest()
     assert re.search(r"SHA-256[^`]*`([0-9a-f]{64})`", text).group(1) == digest
-    for must in ("not", "NYU Depth V2", "depth-unet train --config config/train_synthetic_default.yaml"):
+    for must in ("not", "NYU Depth V2", "depth-unet train --config config/train_real_default.yaml",
+                 "7-Scenes", "constant"):
         assert must in text, must
 
 

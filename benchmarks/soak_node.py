@@ -43,6 +43,7 @@ PLOT_BIN_S = 10.0  # the plot's answer rate
 # --- client role: camera + consumer ------------------------------------------------------------
 def run_client(args: argparse.Namespace) -> int:
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
@@ -67,6 +68,16 @@ def run_client(args: argparse.Namespace) -> int:
     node.create_subscription(Image, "/depth/image", keep("depth"), output_qos)
     node.create_subscription(Image, "/depth/features", keep("features"), output_qos)
     node.create_subscription(CameraInfo, "/depth/camera_info", keep("info"), output_qos)
+    inference: list[tuple[float, float]] = []  # (monotonic s, the node's inference p50 ms)
+
+    def on_diagnostics(msg: Any) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name.endswith(": depth") and "inference_p50_ms" in values:
+                with lock:
+                    inference.append((time.monotonic(), float(values["inference_p50_ms"])))
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, output_qos)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
@@ -118,8 +129,9 @@ def run_client(args: argparse.Namespace) -> int:
                  "whole": all(k in arrivals[kind] for kind in arrivals),
                  "latency_ms": (arrivals["depth"][k] - (k[0] + k[1] * 1e-9)) * 1e3
                  if k in arrivals["depth"] else None} for t, k in sent]
+        node_inference = [(t - start, ms) for t, ms in inference if t >= start]
     print(json.dumps({"frames": rows, "restart_s": None if resumed_at is None else restart_at,
-                      "resumed_s": resumed_at}))
+                      "resumed_s": resumed_at, "node_inference": node_inference}))
     executor.shutdown(timeout_sec=2.0)
     node.destroy_node()
     if rclpy.ok():
@@ -140,15 +152,21 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def per_bin(frames_: list[dict], seconds: float, bin_s: float) -> list[dict]:
-    """Sent, answered, whole and latency per ``bin_s`` of the run."""
+def per_bin(frames_: list[dict], seconds: float, bin_s: float,
+            inference: list[list[float]] = (), load: list[tuple[float, float]] = ()) -> list[dict]:
+    """Sent, answered, whole and latency per ``bin_s`` of the run, with the node's inference
+    median and the machine's load average there (a slower node, or a busier machine?)."""
     out = []
     for lo in np.arange(0.0, seconds, bin_s):
         rows = [r for r in frames_ if lo <= r["t_s"] < lo + bin_s]
         latencies = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
+        infer = [ms for t, ms in inference if lo <= t < lo + bin_s]
+        loads = [v for t, v in load if lo <= t < lo + bin_s]
         out.append({"from_s": float(lo), "sent": len(rows),
                     "answered": sum(r["answered"] for r in rows),
-                    "whole": sum(r["whole"] for r in rows), "latency_ms": summarize_ms(latencies)})
+                    "whole": sum(r["whole"] for r in rows), "latency_ms": summarize_ms(latencies),
+                    "node_inference_p50_ms": float(np.median(infer)) if infer else float("nan"),
+                    "load_average": float(np.mean(loads)) if loads else float("nan")})
     return out
 
 
@@ -166,6 +184,7 @@ def soak(name: str, args: argparse.Namespace) -> dict:
     node = subprocess.Popen(node_cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     memory: list[tuple[float, float]] = []
+    load: list[tuple[float, float]] = []  # 1-minute load average: other work on the machine
     stop = threading.Event()
     start = time.monotonic()
 
@@ -174,6 +193,7 @@ def soak(name: str, args: argparse.Namespace) -> dict:
             value = rss_mib(node.pid)
             if value is not None:
                 memory.append((time.monotonic() - start, value))
+                load.append((time.monotonic() - start, os.getloadavg()[0]))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -203,7 +223,8 @@ def soak(name: str, args: argparse.Namespace) -> dict:
             "sent": len(rows), "answered": sum(r["answered"] for r in rows),
             "whole": sum(r["whole"] for r in rows),
             "latency_ms": summarize_ms([r["latency_ms"] for r in rows if r["latency_ms"] is not None]),
-            "per_minute": per_bin(rows, args.seconds, min(BIN_S, args.seconds)),
+            "per_minute": per_bin(rows, args.seconds, min(BIN_S, args.seconds),
+                                  report["node_inference"], load),
             "per_10s": per_bin(rows, args.seconds, PLOT_BIN_S),
             "restart_s": report["restart_s"], "resumed_s": report["resumed_s"],
             "answered_after_restart": sum(r["answered"] for r in after), "sent_after_restart": len(after),
@@ -269,10 +290,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{lat['p90']:.1f} | {r['answered_after_restart']} of {r['sent_after_restart']} | "
               f"{rss['after_warm_up']:.0f} / {rss['end']:.0f} / {rss['max']:.0f} |")
     for r in results:
-        print(f"\n{r['setting']} per minute (sent, answered, whole, p50, p90 ms):")
+        print(f"\n{r['setting']} per minute (sent, answered, whole, p50, p90 ms, node inference "
+              "p50 ms, load average):")
         for b in r["per_minute"]:
             print(f"  {b['from_s'] / 60:4.1f} min: {b['sent']:5d} {b['answered']:5d} {b['whole']:5d} "
-                  f"{b['latency_ms']['p50']:7.1f} {b['latency_ms']['p90']:7.1f}")
+                  f"{b['latency_ms']['p50']:7.1f} {b['latency_ms']['p90']:7.1f} "
+                  f"{b['node_inference_p50_ms']:7.1f} {b['load_average']:5.2f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     args.plot.parent.mkdir(parents=True, exist_ok=True)

@@ -169,3 +169,12 @@ def test_the_nyu_gpu_recipe_never_selects_on_the_nyu_test_split():
     assert not str(cfg.data.val).endswith(".mat")
     assert cfg.data.train_split == "train"
     assert cfg.model == load_config(REPO / "config" / "train_real_default.yaml", []).model
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_no_shipped_recipe_selects_its_checkpoint_on_the_nyu_test_split(path):
+    """Every shipped config that validates on an NYU .mat does so on a split other than the
+    654 test frames: best.pt chosen on test frames would make the test score optimistic."""
+    cfg = load_config(path, [])
+    if cfg.data.val and str(cfg.data.val).endswith(".mat"):
+        assert cfg.data.val_split != "test", path.name

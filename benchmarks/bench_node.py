@@ -63,6 +63,22 @@ def frames(count: int = 8, seed: int = 0) -> list[np.ndarray]:
             .astype(np.uint8) for _ in range(count)]
 
 
+def camera_messages() -> tuple[list[Any], Any]:
+    """The benchmark camera: ``frames()`` as rgb8 Image messages, and its CameraInfo (NYU's
+    Kinect intrinsics at 640x480); stamps are set when each is published."""
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header
+
+    from depth_unet_ros.image_conversion import array_to_image_msg
+
+    messages = [array_to_image_msg(f, "rgb8", Header(frame_id="camera"), Image, channels_first=False)
+                for f in frames()]
+    info = CameraInfo(width=WIDTH, height=HEIGHT)
+    info.k = [518.9, 0.0, 319.5, 0.0, 518.9, 239.5, 0.0, 0.0, 1.0]
+    info.p = [518.9, 0.0, 319.5, 0.0, 0.0, 518.9, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return messages, info
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -100,9 +116,6 @@ def run_client(args: argparse.Namespace) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
-    from std_msgs.msg import Header
-
-    from depth_unet_ros.image_conversion import array_to_image_msg
 
     rclpy.init()
     node = rclpy.create_node(f"bench_client_{os.getpid()}")
@@ -149,11 +162,7 @@ def run_client(args: argparse.Namespace) -> int:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
 
-    messages = [array_to_image_msg(f, "rgb8", Header(frame_id="camera"), Image, channels_first=False)
-                for f in frames()]
-    info = CameraInfo(width=WIDTH, height=HEIGHT)
-    info.k = [518.9, 0.0, 319.5, 0.0, 518.9, 239.5, 0.0, 0.0, 1.0]
-    info.p = [518.9, 0.0, 319.5, 0.0, 0.0, 518.9, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    messages, info = camera_messages()
 
     def publish(i: int) -> tuple[int, int]:
         msg = messages[i % len(messages)]

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_node import REPO, WIDTH, HEIGHT, frames, summarize_ms
+from bench_node import REPO, WIDTH, HEIGHT, camera_messages, summarize_ms
 
 SETTINGS = {
     "stock": {},  # the node then takes its own Fast DDS profile
@@ -47,9 +47,6 @@ def run_client(args: argparse.Namespace) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
-    from std_msgs.msg import Header
-
-    from depth_unet_ros.image_conversion import array_to_image_msg
 
     rclpy.init()
     node = rclpy.create_node(f"soak_client_{os.getpid()}")
@@ -82,11 +79,7 @@ def run_client(args: argparse.Namespace) -> int:
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
 
-    messages = [array_to_image_msg(f, "rgb8", Header(frame_id="camera"), Image, channels_first=False)
-                for f in frames()]
-    info = CameraInfo(width=WIDTH, height=HEIGHT)
-    info.k = [518.9, 0.0, 319.5, 0.0, 518.9, 239.5, 0.0, 0.0, 1.0]
-    info.p = [518.9, 0.0, 319.5, 0.0, 0.0, 518.9, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    messages, info = camera_messages()
 
     def camera() -> tuple[Any, Any]:
         return (node.create_publisher(Image, "/camera/image_raw", reliable),

@@ -45,6 +45,14 @@ def camera_info_beside(image_topic: str) -> str:
     return f"{head}/{CAMERA_INFO_NAME}"
 
 
+def node_remappings(image_topic: str, camera_info_topic: str = "") -> list[tuple[str, str]]:
+    """depth_node's input remappings, as the launch file and our tools give them; camera_info
+    beside the image topic unless given."""
+    return [("image", image_topic),
+            ("image/compressed", image_topic + "/compressed"),  # compressed_input:=true
+            ("camera_info", camera_info_topic or camera_info_beside(image_topic))]
+
+
 @dataclass(frozen=True)
 class NodeLaunch:
     """How the launch file starts depth_node: parameters, remappings, extra environment."""
@@ -76,8 +84,6 @@ def node_launch(values: Mapping[str, str]) -> NodeLaunch:
         overrides["model_path"] = values["model"]
     if values.get("backend"):
         overrides["backend"] = values["backend"]
-    image_topic = values.get("image_topic") or DEFAULT_IMAGE_TOPIC
-    info_topic = values.get("camera_info_topic") or camera_info_beside(image_topic)
     large_data = parse_bool("large_data_transport", values.get("large_data_transport", "false"))
     environment = {ENV: LARGE_DATA} if large_data else {}
     profile = values.get("fastdds_profile", "")
@@ -91,9 +97,8 @@ def node_launch(values: Mapping[str, str]) -> NodeLaunch:
         environment[PROFILES_ENV] = profile
     return NodeLaunch(
         namespace=values.get("namespace", ""), params_file=params_file, overrides=overrides,
-        remappings=[("image", image_topic),
-                    ("image/compressed", image_topic + "/compressed"),  # compressed_input:=true
-                    ("camera_info", info_topic)],
+        remappings=node_remappings(values.get("image_topic") or DEFAULT_IMAGE_TOPIC,
+                                   values.get("camera_info_topic", "")),
         environment=environment)
 
 

@@ -61,9 +61,8 @@ def node_command(model_path: str | os.PathLike | None = None,
     """The depth_node command line: ``node_executable()``, then the ``--ros-args`` the launch
     file gives (params file, model_path when set, remappings; camera_info beside the image
     topic unless given)."""
-    from depth_unet_ros.launch_arguments import camera_info_beside
+    from depth_unet_ros.launch_arguments import node_remappings
 
-    camera_info_topic = camera_info_topic or camera_info_beside(image_topic)
     command = node_executable()
     command += ["--ros-args", "--params-file", str(params_file or default_params_file())]
     if model_path:
@@ -71,8 +70,8 @@ def node_command(model_path: str | os.PathLike | None = None,
     for name, value in (params or {}).items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         command += ["-p", f"{name}:={text}"]
-    command += ["-r", f"image:={image_topic}", "-r", f"image/compressed:={image_topic}/compressed",
-                "-r", f"camera_info:={camera_info_topic}"]
+    for name, topic in node_remappings(image_topic, camera_info_topic):
+        command += ["-r", f"{name}:={topic}"]
     if namespace.strip("/"):
         command += ["-r", f"__ns:=/{namespace.strip('/')}"]
     return command

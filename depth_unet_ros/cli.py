@@ -17,16 +17,16 @@ from depth_unet_ros.errors import DepthUnetError
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train_cli", "train a depth model from a YAML config (resumable)"),
-    "evaluate": ("depth_unet_ros.evaluate_cli", "metric table of a model on NYU .mat or a folder dataset"),
+    "evaluate": ("depth_unet_ros.commands.evaluate", "metric table of a model on NYU .mat or a folder dataset"),
     "export": ("training.export", "export a checkpoint to the ONNX artifact with its metadata"),
-    "build-engine": ("depth_unet_ros.backends.engine_cli", "build a TensorRT engine into the cache"),
-    "infer": ("depth_unet_ros.infer_cli", "depth and colour maps for image files"),
+    "build-engine": ("depth_unet_ros.commands.build_engine", "build a TensorRT engine into the cache"),
+    "infer": ("depth_unet_ros.commands.infer", "depth and colour maps for image files"),
     "model-info": ("training.model_info", "parameters and GMACs of a model config"),
-    "synth": ("depth_unet_ros.synth_cli", "synthetic indoor RGB-D frames, or a handheld sequence with poses, as a folder dataset or rosbag2"),
-    "nyu-to-bag": ("depth_unet_ros.bag_cli", "NYU .mat or a folder dataset to a rosbag2 (MCAP or sqlite3)"),
-    "replay": ("depth_unet_ros.replay_cli", "publish a rosbag2 over DDS with its recorded timing (no ros2 bag play needed)"),
-    "bag-eval": ("depth_unet_ros.bag_eval", "replay a bag through depth_node and score its depth against the bag's ground truth"),
-    "demo": ("depth_unet_ros.demo", "the main job: the bundled model on the bundled sample bag, over DDS: quality and latency report"),
+    "synth": ("depth_unet_ros.commands.synth", "synthetic indoor RGB-D frames, or a handheld sequence with poses, as a folder dataset or rosbag2"),
+    "nyu-to-bag": ("depth_unet_ros.commands.nyu_to_bag", "NYU .mat or a folder dataset to a rosbag2 (MCAP or sqlite3)"),
+    "replay": ("depth_unet_ros.commands.replay", "publish a rosbag2 over DDS with its recorded timing (no ros2 bag play needed)"),
+    "bag-eval": ("depth_unet_ros.commands.bag_eval", "replay a bag through depth_node and score its depth against the bag's ground truth"),
+    "demo": ("depth_unet_ros.commands.demo", "the main job: the bundled model on the bundled sample bag, over DDS: quality and latency report"),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from depth_unet_ros import bag_writer as bw
+from depth_unet_ros.bags import writer as bw
 from depth_unet_ros.datasets.base import RGBDFrame
 
 

@@ -80,8 +80,8 @@ def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rosbag2 (MCAP) of 5 held-out synthetic 640x480 frames at 10 Hz, as nyu-to-bag writes."""
-    from depth_unet_ros.bag_writer import write_bag
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.bags.writer import write_bag
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     frames = SyntheticIndoorDataset(5, seed=2000)
     out = tmp_path_factory.mktemp("bags") / "synthetic5"

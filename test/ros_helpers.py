@@ -1,7 +1,7 @@
 """Helpers for the node's integration tests, and a small command line for their subprocesses.
 
 * ``ros_args`` gives the node the arguments the launch file does (params file, model_path,
-  remappings); ``NodeProcess`` (from depth_unet_ros.node_process) runs it with its log in a file.
+  remappings); ``NodeProcess`` (from depth_unet_ros.streaming_eval.node_process) runs it with its log in a file.
 * ``Probe`` is the other end: a camera (reliable and best-effort image publishers, camera_info)
   and subscribers to the node's outputs and /diagnostics, spinning in a background thread.
 * ``python test/ros_helpers.py slow-node --delay-ms D ROS_ARGS...`` runs the real node with the
@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from depth_unet_ros.node_process import NodeProcess, node_command, node_executable  # noqa: F401 (re-exported to the tests)
+from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command, node_executable  # noqa: F401 (re-exported to the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "depth.yaml"

@@ -70,7 +70,7 @@ def _nyu_images() -> list[np.ndarray]:
 
 def _synthetic_images() -> list[np.ndarray]:
     try:
-        from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+        from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
     except ImportError:
         rng = np.random.default_rng(0)
         return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(2)]
@@ -243,7 +243,7 @@ def test_infer_command_writes_three_files_per_image(artifacts, tmp_path, capsys)
 
 def test_depth_to_mm_marks_invalid_as_zero():
     """NaN, inf and negative depth become 0 mm (= invalid); far depth saturates at 65535."""
-    from depth_unet_ros.infer_cli import depth_to_mm
+    from depth_unet_ros.commands.infer import depth_to_mm
 
     mm = depth_to_mm(np.array([[np.nan, np.inf, -1.0, 1.2344, 70.0]], np.float32))
     assert mm.tolist() == [[0, 0, 0, 1234, 65535]]

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from bag_helpers import write_foreign_bag
-from depth_unet_ros import bag_reader
-from depth_unet_ros.bag_eval import prepare_ros_environment
+from depth_unet_ros.bags import reader as bag_reader
+from depth_unet_ros.commands.bag_eval import prepare_ros_environment
 from depth_unet_ros.cli import main
-from depth_unet_ros.metrics import METRIC_NAMES
+from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
 FOREIGN_TOPICS = ["--image-topic", "/cam/color/image_raw",
                   "--ground-truth-topic", "/cam/aligned_depth/image_raw"]
@@ -43,7 +43,7 @@ def ros_env(monkeypatch):
 
 def _offline(model: Path, bag: Path, *topics: str) -> dict:
     from depth_unet_ros.datasets.bag import BagDataset
-    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.evaluation.offline import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
 
     dataset = BagDataset(bag, *topics) if topics else BagDataset(bag)
@@ -98,7 +98,7 @@ def test_wait_for_takes_a_topic_and_an_optional_subscriber_count():
     """`--wait-for /t` waits for one subscriber, `/t:2` for two; a count that is not a
     positive integer is refused naming the argument."""
     from depth_unet_ros.errors import ConfigError
-    from depth_unet_ros.replay_cli import parse_wait_for
+    from depth_unet_ros.commands.replay import parse_wait_for
 
     assert parse_wait_for("/camera/image_raw") == ("/camera/image_raw", 1)
     assert parse_wait_for("/camera/image_raw:2") == ("/camera/image_raw", 2)
@@ -112,7 +112,7 @@ def test_comparisons_spread_over_the_bag_and_survive_dropped_frames():
     next answer, a dropped end by the last answer, and nothing else is held."""
     from types import SimpleNamespace
 
-    from depth_unet_ros.bag_eval import ComparisonPicker
+    from depth_unet_ros.commands.bag_eval import ComparisonPicker
 
     def run(answered):
         picker = ComparisonPicker(list(range(44)))
@@ -133,7 +133,7 @@ def test_bad_bags_fail_at_once_and_write_nothing(small_bag, tmp_path, capsys):
     assert main(["bag-eval", str(small_bag), "--image-topic", "/cam/x", "--out", str(out)]) == 1
     assert "/cam/x" in capsys.readouterr().err
     frames = [f for _, f in zip(range(2), __import__(
-        "depth_unet_ros.datasets.synthetic", fromlist=["x"]).SyntheticIndoorDataset(2, 5, 48, 64))]
+        "depth_unet_ros.datasets.synthetic.scenes", fromlist=["x"]).SyntheticIndoorDataset(2, 5, 48, 64))]
     shifted = write_foreign_bag(tmp_path / "shifted", frames, depth_stamp_shift_ns=5)
     assert main(["bag-eval", str(shifted), *FOREIGN_TOPICS, "--out", str(out)]) == 1
     assert "exact header stamp" in capsys.readouterr().err
@@ -172,7 +172,7 @@ def test_a_foreign_bag_evaluates_like_offline_and_writes_the_report(tiny_onnx_mo
     """sqlite3, bgr8, 16UC1 millimetres, depth recorded before the image, other topic names and
     frame id: bag-eval scores every frame within 1e-4 of `evaluate` on the same bag, and writes
     the report, the figures, the comparisons and --json (DESIGN's layout)."""
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     synthetic = SyntheticIndoorDataset(4, seed=2000)
     bag = write_foreign_bag(tmp_path / "realsense", [synthetic[i] for i in range(4)])
@@ -197,7 +197,7 @@ def test_a_foreign_bag_evaluates_like_offline_and_writes_the_report(tiny_onnx_mo
 def test_a_bag_of_compressed_images_evaluates_like_offline(tiny_onnx_model, tmp_path, ros_env):
     """image_transport's jpeg topic (<camera>/image_raw/compressed): the node is started with
     compressed_input and scores every frame as `evaluate` does, decoding the same bytes."""
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     synthetic = SyntheticIndoorDataset(3, seed=2000)
     bag = write_foreign_bag(tmp_path / "jpeg", [synthetic[i] for i in range(3)], storage="mcap",

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from bag_helpers import millimetre_frames, write_foreign_bag
-from depth_unet_ros import bag_reader
-from depth_unet_ros import bag_writer as bw
-from depth_unet_ros.bag_replay import ReplayOptions, _recorded_profile, due_time_s, message_class
+from depth_unet_ros.bags import reader as bag_reader
+from depth_unet_ros.bags import writer as bw
+from depth_unet_ros.bags.replay import ReplayOptions, _recorded_profile, due_time_s, message_class
 from depth_unet_ros.datasets import open_dataset
 from depth_unet_ros.datasets.bag import BagDataset
 from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
 from depth_unet_ros.errors import ConfigError, DatasetError
-from depth_unet_ros.stream_results import BagPlan
+from depth_unet_ros.streaming_eval.results import BagPlan
 
 H, W = 48, 64
 K = Intrinsics(fx=52.0, fy=53.0, cx=31.5, cy=23.5, width=W, height=H)

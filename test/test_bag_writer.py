@@ -1,11 +1,11 @@
-"""`depth-unet nyu-to-bag` and depth_unet_ros.bag_writer: frames -> rosbag2 -> frames, no rclpy."""
+"""`depth-unet nyu-to-bag` and depth_unet_ros.bags.writer: frames -> rosbag2 -> frames, no rclpy."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import yaml
 
-from depth_unet_ros import bag_writer as bw
+from depth_unet_ros.bags import writer as bw
 from depth_unet_ros.datasets.bag import read_bag_frames
 from depth_unet_ros.cli import main
 from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
@@ -195,7 +195,7 @@ def test_reader_accepts_bgr8_mono8_and_16uc1_millimetres(tmp_path):
 @pytest.fixture(scope="module")
 def walk():
     """Four 80x60 frames of a handheld sequence and their ground-truth poses."""
-    from depth_unet_ros.datasets.handheld import HandheldSequence
+    from depth_unet_ros.datasets.synthetic.handheld import HandheldSequence
 
     seq = HandheldSequence(4, seed=1, rate_hz=30.0, height=60, width=80)
     return seq, [seq[i] for i in range(4)], seq.poses()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from depth_unet_ros.datasets.base import NYU_INTRINSICS
-from depth_unet_ros.evaluation import evaluate_dataset
+from depth_unet_ros.evaluation.offline import evaluate_dataset
 from depth_unet_ros.inference import load_estimator
 from depth_unet_ros.model_metadata import read_onnx_metadata
 from depth_unet_ros.node_core import bundled_model_path
@@ -57,7 +57,7 @@ def test_the_bundled_model_is_small_and_carries_its_contract():
 def test_the_bundled_model_beats_a_constant_depth_on_held_out_scenes_by_a_wide_margin():
     """On 12 synthetic rooms of a seed no run trained or validated on, AbsRel and RMSE are well
     under half of the best constant guess's, and far more pixels are within 25 %."""
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     scenes = SyntheticIndoorDataset(12, seed=HELD_OUT_SEED)
     model, constant = _model_against_constant([scenes[i] for i in range(len(scenes))])
@@ -71,7 +71,7 @@ def test_the_bundled_model_beats_a_constant_depth_on_the_sample_bag():
     well under the constant's (the real-data model's synthetic scores are a little weaker than
     the synthetic-only model's: sample-bag AbsRel 0.113 against 0.057)."""
     from depth_unet_ros.datasets.bag import BagDataset
-    from depth_unet_ros.demo import bundled_sample_bag
+    from depth_unet_ros.commands.demo import bundled_sample_bag
 
     bag = BagDataset(bundled_sample_bag())
     model, constant = _model_against_constant([bag[i] for i in range(0, len(bag), 4)])
@@ -124,13 +124,13 @@ def test_evaluate_and_infer_use_the_bundled_model_without_model(tmp_path, capsys
     import cv2
 
     from depth_unet_ros.cli import main
-    from depth_unet_ros.demo import bundled_sample_bag
+    from depth_unet_ros.commands.demo import bundled_sample_bag
 
     assert main(["evaluate", "--data", str(bundled_sample_bag()), "--limit", "2",
                  "--no-progress"]) == 0
     assert "default.onnx" in capsys.readouterr().out
     image = tmp_path / "room.png"
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     cv2.imwrite(str(image), SyntheticIndoorDataset(1, seed=HELD_OUT_SEED, height=120, width=160)[0]
                 .image[..., ::-1])

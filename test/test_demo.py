@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from depth_unet_ros import cli
-from depth_unet_ros.metrics import METRIC_NAMES
+from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
 
 def test_an_existing_report_is_refused_without_overwrite(tmp_path, capsys):
@@ -76,7 +76,7 @@ def test_the_main_job_replays_the_sample_bag_through_the_bundled_model(tmp_path)
     row per frame), the latency histogram, the error plot, comparisons and the node's log."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
     from depth_unet_ros.datasets.bag import BagDataset
-    from depth_unet_ros.demo import bundled_sample_bag
+    from depth_unet_ros.commands.demo import bundled_sample_bag
 
     out = tmp_path / "demo"
     exe = Path(sys.executable).with_name("depth-unet")
@@ -124,7 +124,7 @@ def test_demo_data_option_streams_a_dataset_through_a_temporary_bag(tiny_onnx_mo
                                                                    monkeypatch):
     """--data FOLDER --frames 3: the frames become a bag first and are all scored."""
     from depth_unet_ros.datasets.folder import write_folder_frame
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
     for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):

@@ -13,8 +13,8 @@ import pytest
 
 from depth_unet_ros.datasets.base import NYU_INTRINSICS, RGBDFrame
 from depth_unet_ros.errors import DatasetError
-from depth_unet_ros.evaluation import EvaluationResult, evaluate_dataset
-from depth_unet_ros.metrics import METRIC_NAMES
+from depth_unet_ros.evaluation.offline import EvaluationResult, evaluate_dataset
+from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 from depth_unet_ros.visualize import colorize_depth, comparison_image, save_png
 
 NYU_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyu_samples"
@@ -274,7 +274,7 @@ def test_cli_saves_images_and_honours_limit(tmp_path, capsys, fake_model, fake_d
 def test_cli_every_option_has_help():
     import argparse
 
-    from depth_unet_ros import evaluate_cli
+    from depth_unet_ros.commands import evaluate as evaluate_cli
 
     parser = argparse.ArgumentParser()
     evaluate_cli.add_arguments(parser)
@@ -287,7 +287,7 @@ def test_cli_module_imports_nothing_heavy():
     """Importing the command (as `depth-unet --help` does) loads neither torch nor tqdm."""
     import subprocess
 
-    code = ("import sys, depth_unet_ros.evaluate_cli; "
+    code = ("import sys, depth_unet_ros.commands.evaluate; "
             "bad = [m for m in ('torch', 'tqdm', 'onnxruntime', 'rclpy') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
@@ -318,7 +318,7 @@ def test_cli_with_a_real_onnx_model_scores_the_real_nyu_samples(tmp_path, tiny_o
     if not NYU_SAMPLES.is_dir():
         pytest.skip(f"{NYU_SAMPLES} not present")
     from depth_unet_ros.datasets import open_dataset
-    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.evaluation.offline import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
 
     out = tmp_path / "real.json"

@@ -11,7 +11,7 @@ import pytest
 
 from depth_unet_ros.cli import main
 from depth_unet_ros.datasets.folder import FolderDataset
-from depth_unet_ros.datasets.handheld import POSE_NAME, CameraPose, HandheldSequence
+from depth_unet_ros.datasets.synthetic.handheld import POSE_NAME, CameraPose, HandheldSequence
 from depth_unet_ros.errors import DatasetError
 from depth_unet_ros.rotations import (LINK_FROM_OPTICAL, link_rotation, quaternion_xyzw_to_rotation,
                                       rotation_to_quaternion_xyzw)
@@ -50,7 +50,7 @@ def test_frames_and_poses_depend_only_on_seed_and_index():
 
 def test_stamps_follow_the_rate():
     """stamp_ns(i) is the bag writer's stamp of frame i at rate_hz, and the pose carries it."""
-    from depth_unet_ros.bag_writer import stamp_ns
+    from depth_unet_ros.bags.writer import stamp_ns
 
     seq = HandheldSequence(31, seed=1, rate_hz=15.0, **SMALL)
     assert seq.stamp_ns(30) == stamp_ns(30, 15.0) == seq.stamp_ns(0) + 2 * 10**9
@@ -206,7 +206,7 @@ def test_synth_handheld_bag_with_poses(tmp_path):
     generator (the bag format itself is tested in test_bag_writer)."""
     from rosbags.highlevel import AnyReader
 
-    from depth_unet_ros import bag_writer as bw
+    from depth_unet_ros.bags import writer as bw
     from depth_unet_ros.datasets.bag import read_bag_frames
 
     bag = tmp_path / "bag"

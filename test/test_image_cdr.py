@@ -25,7 +25,7 @@ def _pixels(shape_hw: tuple[int, int], dtype: type, channels: int) -> np.ndarray
 
 
 def _rosbags_decode(data: bytes):
-    from depth_unet_ros.bag_reader import deserialize
+    from depth_unet_ros.bags.reader import deserialize
 
     return deserialize(data, "sensor_msgs/msg/Image")
 

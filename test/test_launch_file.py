@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from depth_unet_ros.launch_arguments import node_launch
-from depth_unet_ros.node_process import node_command
+from depth_unet_ros.streaming_eval.node_process import node_command
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "depth.launch.py"
 # DESIGN.md's arguments (managed and vo come with their issues), plus fastdds_profile: the

@@ -1,4 +1,4 @@
-"""DESIGN.md's evaluation protocol (depth_unet_ros.metrics), checked against hand arithmetic."""
+"""DESIGN.md's evaluation protocol (depth_unet_ros.evaluation.metrics), checked against hand arithmetic."""
 import math
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_unet_ros.metrics import (
+from depth_unet_ros.evaluation.metrics import (
     METRIC_NAMES, EvalProtocol, MetricAverager, depth_metrics, evaluate_frame, format_metric_table)
 
 NYU_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyu_samples"

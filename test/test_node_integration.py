@@ -369,7 +369,7 @@ def test_a_node_started_by_our_tools_stops_when_the_tool_is_killed(tiny_onnx_mod
                                            "/orphancam/camera_info", namespace="orphan")
     tool_script = (
         "import sys, time\n"
-        "from depth_unet_ros.node_process import NodeProcess\n"
+        "from depth_unet_ros.streaming_eval.node_process import NodeProcess\n"
         f"node = NodeProcess({command!r}, {str(log)!r})\n"
         "print(node.process.pid, flush=True)\n"
         "time.sleep(120)\n")

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_unet_ros.metrics import evaluate_frame
-from depth_unet_ros.stream_eval import StreamConfig, diagnose_no_node
-from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
+from depth_unet_ros.evaluation.metrics import evaluate_frame
+from depth_unet_ros.streaming_eval.evaluator import StreamConfig, diagnose_no_node
+from depth_unet_ros.streaming_eval.pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            score_depth, stamp_from_ns, stamp_to_ns)
 
 
@@ -130,10 +130,10 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
     lossless, every frame is answered, latency is measured, /diagnostics are read."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
     from depth_unet_ros.datasets.bag import BagDataset
-    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.evaluation.offline import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
-    from depth_unet_ros.node_process import NodeProcess, node_command
-    from depth_unet_ros.stream_eval import StreamEvaluator
+    from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command
+    from depth_unet_ros.streaming_eval.evaluator import StreamEvaluator
 
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # both processes
     monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)  # breaks LARGE_DATA

@@ -8,7 +8,7 @@ import pytest
 
 from depth_unet_ros.datasets.base import NYU_INTRINSICS
 from depth_unet_ros.datasets.folder import FolderDataset
-from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 from depth_unet_ros.errors import DatasetError
 
 SMALL = dict(height=60, width=80)

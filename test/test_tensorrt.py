@@ -84,7 +84,7 @@ def test_int8_engine_is_calibrated_from_a_folder_and_tracks_onnxruntime(onnx_pat
     written beside the engine, and depth stays finite and close in shape to ONNX Runtime's
     (random weights make absolute int8 error meaningless; the correlation is not)."""
     from depth_unet_ros.datasets.folder import write_folder_frame
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     scenes = SyntheticIndoorDataset(8, seed=3000, height=96, width=128)
     for i in range(len(scenes)):

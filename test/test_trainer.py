@@ -65,7 +65,7 @@ def test_the_scheduler_steps_per_optimiser_step_from_lr_to_min_lr(tmp_path):
 
 def test_training_frames_are_tensors_at_the_network_size_and_deterministic(tmp_path):
     cfg = tiny_cfg(tmp_path)
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     frames = TrainingFrames(SyntheticIndoorDataset(3, seed=0, height=96, width=128), (48, 64),
                             cfg.augment, seed=5)

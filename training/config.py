@@ -156,7 +156,7 @@ def save_config_yaml(config: TrainConfig, path: str | Path) -> Path:
 
 def validate_config(config: TrainConfig, source: str = "the config") -> None:
     """Cross-field checks the per-field types cannot express."""
-    from depth_unet_ros.metrics import METRIC_NAMES
+    from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
     if config.run.best_metric not in METRIC_NAMES:
         raise ConfigError(f"{source}: run.best_metric={config.run.best_metric!r} is not a metric; "

@@ -82,7 +82,7 @@ def open_frames(source: str, data: DataConfig, split: str, synthetic_frames: int
                 synthetic_seed: int, frames: tuple[int, int] | None = None) -> Sequence[RGBDFrame]:
     """The frame dataset behind ``data.train`` or ``data.val`` (``frames``: its range)."""
     if source == SYNTHETIC:
-        from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+        from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
         return SyntheticIndoorDataset(synthetic_frames, seed=synthetic_seed,
                                       height=data.synthetic_height, width=data.synthetic_width)
@@ -192,7 +192,7 @@ def build_dataloaders(cfg: TrainConfig, rank: int = 0, world_size: int = 1) -> L
     train_set = open_frames(data.train, data, data.train_split, data.synthetic_train_frames,
                             data.synthetic_seed, data.train_frames)
     if data.synthetic_mix_frames > 0:
-        from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+        from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
         train_set = _Concat([train_set, SyntheticIndoorDataset(
             data.synthetic_mix_frames, seed=data.synthetic_seed, height=data.synthetic_height,

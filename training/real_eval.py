@@ -57,8 +57,8 @@ def datasets(config_path: Path) -> dict[str, Callable[[], list[RGBDFrame]]]:
     """Name -> loader of each evaluation set (loaders, so absent data skips one set only)."""
     from depth_unet_ros.datasets.bag import BagDataset
     from depth_unet_ros.datasets.folder import FolderDataset
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
-    from depth_unet_ros.demo import bundled_sample_bag
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
+    from depth_unet_ros.commands.demo import bundled_sample_bag
 
     def every(ds: Any, step: int = 1) -> list[RGBDFrame]:
         return [ds[i] for i in range(0, len(ds), step)]
@@ -72,7 +72,7 @@ def datasets(config_path: Path) -> dict[str, Callable[[], list[RGBDFrame]]]:
 
 
 def score(estimator: Any, frames: Sequence[RGBDFrame]) -> dict[str, float]:
-    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.evaluation.offline import evaluate_dataset
 
     return dict(evaluate_dataset(estimator, frames, progress=False).metrics)
 

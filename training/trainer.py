@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from depth_unet_ros.errors import ConfigError, DepthUnetError, ModelLoadError
-from depth_unet_ros.metrics import EvalProtocol, MetricAverager, depth_metrics
+from depth_unet_ros.evaluation.metrics import EvalProtocol, MetricAverager, depth_metrics
 from training.checkpoint import (CHECKPOINT_FORMAT, capture_rng_state, load_checkpoint,
                                  restore_rng_state, save_checkpoint)
 from training.config import TrainConfig, config_to_dict, is_higher_better, save_config_yaml

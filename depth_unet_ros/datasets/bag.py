@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from depth_unet_ros import bag_reader
+from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.datasets.base import NYU_INTRINSICS, Intrinsics, RGBDFrame
 from depth_unet_ros.errors import DatasetError
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from depth_unet_ros.metrics import METRIC_NAMES, EvalProtocol
+from depth_unet_ros.evaluation.metrics import METRIC_NAMES, EvalProtocol
 from depth_unet_ros.preprocessing import resize_depth
 
 REPORT_NAME = "report.md"

@@ -24,9 +24,9 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from depth_unet_ros.bag_reader import (CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, IMAGE_TOPIC,  # noqa: F401
+from depth_unet_ros.bags.reader import (CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, IMAGE_TOPIC,  # noqa: F401
                                        IMAGE_TYPE)
-from depth_unet_ros.bag_reader import GROUND_TRUTH_TOPIC as DEPTH_TOPIC
+from depth_unet_ros.bags.reader import GROUND_TRUTH_TOPIC as DEPTH_TOPIC
 from depth_unet_ros.datasets.base import Intrinsics, RGBDFrame
 from depth_unet_ros.errors import DatasetError, DepthUnetError
 from depth_unet_ros.rotations import (LINK_FROM_OPTICAL, link_rotation,

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from depth_unet_ros.datasets import synthetic as syn
+from depth_unet_ros.datasets.synthetic import scenes as syn
 from depth_unet_ros.errors import DatasetError
 
 if TYPE_CHECKING:  # handheld imports this module; the hint alone needs no import at run time
-    from depth_unet_ros.datasets.handheld import HandheldMotion
+    from depth_unet_ros.datasets.synthetic.handheld import HandheldMotion
 
 _CELL_M = 0.05  # floor grid for free-space planning
 _DS_M = 0.01  # path sampling for the speed profile

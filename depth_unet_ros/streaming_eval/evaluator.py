@@ -23,15 +23,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from depth_unet_ros import bag_reader
-from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
+from depth_unet_ros.bags import reader as bag_reader
+from depth_unet_ros.bags.replay import BagPlayer, ReplayOptions
 from depth_unet_ros.errors import DepthUnetError
-from depth_unet_ros.evaluation import EvaluationResult
-from depth_unet_ros.metrics import EvalProtocol
+from depth_unet_ros.evaluation.offline import EvaluationResult
+from depth_unet_ros.evaluation.metrics import EvalProtocol
 from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S
-from depth_unet_ros.stream_pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
+from depth_unet_ros.streaming_eval.pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            latency_summary_ms, stamp_from_ns)
-from depth_unet_ros.stream_results import (BagPlan, ScoredFrame, Scoring, StreamResult,
+from depth_unet_ros.streaming_eval.results import (BagPlan, ScoredFrame, Scoring, StreamResult,
                                            StreamStats)
 
 WARMUP_PERIOD_S = 0.5  # resend period of the warm-up frame (discovery races, best-effort loss)

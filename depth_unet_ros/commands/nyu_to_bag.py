@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_unet_ros.bag_writer import write_bag
+    from depth_unet_ros.bags.writer import write_bag
     from depth_unet_ros.datasets import open_dataset
     from depth_unet_ros.errors import DatasetError
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise DepthUnetError(f"--limit must be at least 1, got {args.limit}")
     if args.synthetic is not None:
-        from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+        from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
         source, dataset = f"{args.synthetic} synthetic frames", SyntheticIndoorDataset(args.synthetic)
     else:

@@ -121,7 +121,7 @@ def _transport_problems(environ: Mapping[str, str]) -> list[str]:
 
 def check_outputs(out: Path, json_path: Path | None, overwrite: bool) -> None:
     """Refuse to replace an earlier report (or --json file) unless ``overwrite``."""
-    from depth_unet_ros.report import METRICS_NAME, REPORT_NAME
+    from depth_unet_ros.streaming_eval.report import METRICS_NAME, REPORT_NAME
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder")
@@ -163,8 +163,8 @@ class Evaluation:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_unet_ros.bag_replay import ReplayOptions
-    from depth_unet_ros.stream_eval import StreamConfig
+    from depth_unet_ros.bags.replay import ReplayOptions
+    from depth_unet_ros.streaming_eval.evaluator import StreamConfig
 
     if not args.timeout > 0 or not args.idle_timeout > 0:
         raise ConfigError(f"--timeout and --idle-timeout must be positive, got {args.timeout}, "
@@ -184,8 +184,8 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_and_report(job: Evaluation) -> Any:
     """Check, start the node, stream, stop it, write the report; the StreamResult."""
-    from depth_unet_ros import report
-    from depth_unet_ros.metrics import format_metric_table
+    from depth_unet_ros.streaming_eval import report
+    from depth_unet_ros.evaluation.metrics import format_metric_table
 
     started = time.monotonic()
     check_outputs(job.out, job.json_path, job.overwrite)
@@ -236,7 +236,7 @@ def evaluate_and_report(job: Evaluation) -> Any:
 def _publish_outputs(stage: Path, job: Evaluation) -> None:
     """Move the finished report from ``stage`` into --out (and copy the JSON to --json)."""
     from depth_unet_ros.atomic_file import atomic_write
-    from depth_unet_ros.report import METRICS_NAME
+    from depth_unet_ros.streaming_eval.report import METRICS_NAME
 
     check_outputs(job.out, job.json_path, job.overwrite)  # nobody wrote there meanwhile
     job.out.mkdir(parents=True, exist_ok=True)
@@ -251,10 +251,10 @@ def _publish_outputs(stage: Path, job: Evaluation) -> None:
 
 def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str]]:
     """Start the node (unless attaching), stream, stop it; (result, kept frames, errors, notes)."""
-    from depth_unet_ros.node_process import NodeProcess
-    from depth_unet_ros.report import ErrorByDepth
-    from depth_unet_ros.stream_eval import StreamEvaluator
-    from depth_unet_ros.stream_results import BagPlan
+    from depth_unet_ros.streaming_eval.node_process import NodeProcess
+    from depth_unet_ros.streaming_eval.report import ErrorByDepth
+    from depth_unet_ros.streaming_eval.evaluator import StreamEvaluator
+    from depth_unet_ros.streaming_eval.results import BagPlan
 
     cfg = job.config
     # a bag that cannot be scored fails here, before a node starts or a file is written
@@ -297,8 +297,8 @@ def _stream(job: Evaluation, stage: Path) -> tuple[Any, dict, Any, dict[str, str
 def _node_command(job: Evaluation, plan: Any) -> list[str]:
     """depth_node as the launch file starts it, on the bag's image topic; a bag of compressed
     images (``<camera>/image_raw/compressed``) gets the node's ``compressed_input``."""
-    from depth_unet_ros.bag_reader import COMPRESSED_SUFFIX
-    from depth_unet_ros.node_process import node_command
+    from depth_unet_ros.bags.reader import COMPRESSED_SUFFIX
+    from depth_unet_ros.streaming_eval.node_process import node_command
 
     cfg, params = job.config, {"backend": job.backend}
     image_topic = cfg.image_topic
@@ -340,8 +340,8 @@ class ComparisonPicker:
 
 def _save_comparisons(stage: Path, job: Evaluation, kept: dict) -> list[Path]:
     """input | prediction | ground truth images of the kept frames (images read from the bag)."""
-    from depth_unet_ros import bag_reader
-    from depth_unet_ros.report import COMPARISON_DIR
+    from depth_unet_ros.bags import reader as bag_reader
+    from depth_unet_ros.streaming_eval.report import COMPARISON_DIR
     from depth_unet_ros.visualize import comparison_image, save_png
 
     stamps = {scored.stamp_ns: scored for scored in kept.values()}

@@ -81,7 +81,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _frames(dataset, out: Path | None, jpeg: bool) -> Iterator:
     """Render each frame once; write it to the folder dataset on the way (pose.json too)."""
     from depth_unet_ros.datasets.folder import write_folder_frame
-    from depth_unet_ros.datasets.handheld import POSE_NAME
+    from depth_unet_ros.datasets.synthetic.handheld import POSE_NAME
 
     for i in range(len(dataset)):
         frame = dataset[i]
@@ -95,8 +95,8 @@ def _frames(dataset, out: Path | None, jpeg: bool) -> Iterator:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from depth_unet_ros.datasets.handheld import HandheldSequence
-    from depth_unet_ros.datasets.synthetic import SyntheticIndoorDataset
+    from depth_unet_ros.datasets.synthetic.handheld import HandheldSequence
+    from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     _check_args(args)
     size = dict(seed=args.seed, height=args.height, width=args.width)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         for _ in tqdm(frames, total=len(dataset), desc="synth", unit="frame"):
             pass
     else:
-        from depth_unet_ros.bag_writer import write_bag
+        from depth_unet_ros.bags.writer import write_bag
 
         poses = dataset.poses() if args.handheld else None
         write_bag(frames, args.bag, storage=args.storage, rate_hz=args.rate,

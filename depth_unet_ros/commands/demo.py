@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from depth_unet_ros.bag_eval import Evaluation, add_evaluation_arguments, evaluate_and_report
+from depth_unet_ros.commands.bag_eval import Evaluation, add_evaluation_arguments, evaluate_and_report
 from depth_unet_ros.errors import ConfigError, DatasetError
 
 SAMPLE_BAG = "sample_handheld"
@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_unet_ros.bag_replay import ReplayOptions
-    from depth_unet_ros.stream_eval import StreamConfig
+    from depth_unet_ros.bags.replay import ReplayOptions
+    from depth_unet_ros.streaming_eval.evaluator import StreamConfig
 
     if args.bag and args.data:
         raise ConfigError("pass --bag or --data, not both")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _dataset_bag(args: argparse.Namespace, out: Path) -> Path:
     """--data as a temporary bag of its first --frames frames."""
-    from depth_unet_ros.bag_writer import write_bag
+    from depth_unet_ros.bags.writer import write_bag
     from depth_unet_ros.datasets import open_dataset
 
     if args.frames <= 0 or not args.hz > 0:

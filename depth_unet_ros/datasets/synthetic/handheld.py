@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from depth_unet_ros.bag_writer import START_NS, stamp_ns
-from depth_unet_ros.datasets import synthetic as syn
-from depth_unet_ros.datasets import synthetic_textures as tx
+from depth_unet_ros.bags.writer import START_NS, stamp_ns
+from depth_unet_ros.datasets.synthetic import scenes as syn
+from depth_unet_ros.datasets.synthetic import textures as tx
 from depth_unet_ros.datasets.base import NYU_INTRINSICS, Intrinsics, RGBDFrame
-from depth_unet_ros.datasets.handheld_walk import (Walk, band_limited_sines, clearance_map,
+from depth_unet_ros.datasets.synthetic.handheld_walk import (Walk, band_limited_sines, clearance_map,
                                                    sum_sines, walk_at)
 from depth_unet_ros.errors import DatasetError
 from depth_unet_ros.rotations import quaternion_xyzw_to_rotation, rotation_to_quaternion_xyzw

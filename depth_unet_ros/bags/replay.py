@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from depth_unet_ros.bag_reader import RawMessage, TopicInfo
+from depth_unet_ros.bags.reader import RawMessage, TopicInfo
 from depth_unet_ros.errors import ConfigError
 
 DEFAULT_QOS_DEPTH = 10

@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from depth_unet_ros import bag_reader
+from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.errors import DatasetError
-from depth_unet_ros.evaluation import EvaluationResult
-from depth_unet_ros.metrics import EvalProtocol, MetricAverager
-from depth_unet_ros.stream_pairing import score_depth
+from depth_unet_ros.evaluation.offline import EvaluationResult
+from depth_unet_ros.evaluation.metrics import EvalProtocol, MetricAverager
+from depth_unet_ros.streaming_eval.pairing import score_depth
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from depth_unet_ros.datasets import synthetic_textures as tx
+from depth_unet_ros.datasets.synthetic import textures as tx
 from depth_unet_ros.datasets.base import NYU_INTRINSICS, Intrinsics, RGBDFrame
 from depth_unet_ros.errors import DatasetError
 

@@ -12,7 +12,7 @@ from typing import Any, Generic, Mapping, TypeVar
 
 import numpy as np
 
-from depth_unet_ros.metrics import EvalProtocol, evaluate_frame
+from depth_unet_ros.evaluation.metrics import EvalProtocol, evaluate_frame
 from depth_unet_ros.preprocessing import resize_depth
 
 StampKey = tuple[int, int]  # (sec, nanosec) of a std_msgs/Header stamp

@@ -16,7 +16,7 @@ import numpy as np
 
 from depth_unet_ros.datasets.base import RGBDFrame
 from depth_unet_ros.errors import DatasetError
-from depth_unet_ros.metrics import EvalProtocol, MetricAverager, evaluate_frame
+from depth_unet_ros.evaluation.metrics import EvalProtocol, MetricAverager, evaluate_frame
 
 log = logging.getLogger(__name__)
 

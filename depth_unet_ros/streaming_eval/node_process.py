@@ -38,7 +38,7 @@ def default_params_file() -> Path:
     except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
         pass
     candidates.append(Path(sys.prefix) / "share" / PACKAGE / "config" / "depth.yaml")
-    candidates.append(Path(__file__).resolve().parents[1] / "config" / "depth.yaml")
+    candidates.append(Path(__file__).resolve().parents[2] / "config" / "depth.yaml")
     for path in candidates:
         if path.is_file():
             return path

@@ -53,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Heavy or not-yet-needed modules load here, so `depth-unet --help` stays fast.
     from depth_unet_ros.datasets import open_dataset
-    from depth_unet_ros.evaluation import evaluate_dataset
+    from depth_unet_ros.evaluation.offline import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
-    from depth_unet_ros.metrics import format_metric_table
+    from depth_unet_ros.evaluation.metrics import format_metric_table
     from depth_unet_ros.node_core import resolve_model_path
 
     json_path = Path(args.json) if args.json else None

@@ -17,7 +17,7 @@ from depth_unet_ros.errors import ConfigError, DatasetError
 from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, QOS_SWITCH_OVERLAP_S
 
 if TYPE_CHECKING:
-    from depth_unet_ros.bag_replay import BagPlayer
+    from depth_unet_ros.bags.replay import BagPlayer
 
 # --wait-for: how long the subscribers must stay unchanged. A depth_node with auto QoS that
 # sees us subscribes anew and keeps its old subscription for QOS_SWITCH_OVERLAP_S, its checks
@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from depth_unet_ros import bag_reader
-    from depth_unet_ros.bag_replay import BagPlayer, ReplayOptions
+    from depth_unet_ros.bags import reader as bag_reader
+    from depth_unet_ros.bags.replay import BagPlayer, ReplayOptions
 
     options = ReplayOptions(rate=args.rate, start_offset_s=args.start_offset, loop=args.loop)
     if args.delay < 0:

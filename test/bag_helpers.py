@@ -9,6 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from depth_unet_ros.bags import clock
 from depth_unet_ros.bags import writer as bw
 from depth_unet_ros.datasets.base import RGBDFrame
 
@@ -40,7 +41,7 @@ def write_foreign_bag(out: Path, frames: Sequence[RGBDFrame], storage: str = "sq
                  for topic, msgtype in ((image_topic, camera_type), (depth_topic, bw.IMAGE_TYPE),
                                         (info_topic, bw.CAMERA_INFO_TYPE))}
         for i, frame in enumerate(frames):
-            t = bw.stamp_ns(i, rate_hz)
+            t = clock.stamp_ns(i, rate_hz)
             header = bw.make_header(ts, t, frame_id)
             h, w = frame.image.shape[:2]
             if image_encoding == "bgr8":

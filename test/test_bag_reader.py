@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bag_helpers import millimetre_frames, write_foreign_bag
+from depth_unet_ros.bags import clock
 from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.bags import writer as bw
 from depth_unet_ros.bags.replay import ReplayOptions, _recorded_profile, due_time_s, message_class
@@ -40,8 +41,8 @@ def test_header_stamps_are_read_and_rewritten_in_the_serialized_bytes(own_bag):
     changes nothing else."""
     message = next(bag_reader.iter_raw_messages(own_bag, [bag_reader.IMAGE_TOPIC]))
     decoded = bag_reader.deserialize(message.data, bag_reader.IMAGE_TYPE)
-    assert bag_reader.header_stamp_ns(message.data) == bw.START_NS == message.time_ns
-    assert decoded.header.stamp.sec * 10**9 + decoded.header.stamp.nanosec == bw.START_NS
+    assert bag_reader.header_stamp_ns(message.data) == clock.START_NS == message.time_ns
+    assert decoded.header.stamp.sec * 10**9 + decoded.header.stamp.nanosec == clock.START_NS
     moved = bag_reader.with_header_stamp(message.data, 3 * 10**9 + 7)
     again = bag_reader.deserialize(moved, bag_reader.IMAGE_TYPE)
     assert (again.header.stamp.sec, again.header.stamp.nanosec) == (3, 7)
@@ -70,7 +71,7 @@ def test_a_foreign_bag_reads_as_the_frames_it_holds(tmp_path, storage):
         np.testing.assert_array_equal(got.image, want.image)
         np.testing.assert_allclose(got.depth_m, want.depth_m, atol=1e-6)
         assert (got.depth_m == 0).sum() == (want.depth_m == 0).sum() and got.intrinsics == K
-        assert got.name == bag_reader.frame_name(i, bw.stamp_ns(i, 10.0))
+        assert got.name == bag_reader.frame_name(i, clock.stamp_ns(i, 10.0))
     assert dataset[1].name == dataset[1].name  # going back re-reads from the start
 
 

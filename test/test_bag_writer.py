@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
+from depth_unet_ros.bags import clock
 from depth_unet_ros.bags import writer as bw
 from depth_unet_ros.datasets.bag import read_bag_frames
 from depth_unet_ros.cli import main
@@ -44,7 +45,7 @@ def test_bag_round_trips_frames_pixel_for_pixel(folder_data, tmp_path, storage):
     got = list(read_bag_frames(out))
     assert len(got) == len(dataset) == 4
     for i, (stamp, rgb, depth_m, k) in enumerate(got):
-        assert stamp == bw.START_NS + i * 200_000_000  # 1 / 5 Hz apart
+        assert stamp == clock.START_NS + i * 200_000_000  # 1 / 5 Hz apart
         np.testing.assert_array_equal(rgb, dataset[i].image)
         np.testing.assert_array_equal(depth_m, dataset[i].depth_m)
         assert k == K
@@ -64,7 +65,7 @@ def test_messages_share_stamp_and_carry_ros_conventions(folder_data, tmp_path):
             msg = typestore.deserialize_cdr(raw, conn.msgtype)
             assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == t
             assert msg.header.frame_id == "cam"
-            i = (t - bw.START_NS) // 100_000_000  # default 10 Hz
+            i = (t - clock.START_NS) // 100_000_000  # default 10 Hz
             seen.setdefault(t, set()).add(conn.topic)
             if conn.topic == bw.IMAGE_TOPIC:
                 assert (msg.encoding, msg.step, msg.height, msg.width) == ("rgb8", 3 * W, H, W)
@@ -174,7 +175,7 @@ def test_reader_accepts_bgr8_mono8_and_16uc1_millimetres(tmp_path):
                  ((bw.IMAGE_TOPIC, bw.IMAGE_TYPE), (bw.CAMERA_INFO_TOPIC, bw.CAMERA_INFO_TYPE),
                   (bw.DEPTH_TOPIC, bw.IMAGE_TYPE))}
         for i, (enc, pixels) in enumerate((("bgr8", rgb[..., ::-1]), ("mono8", rgb[..., 0]))):
-            t = bw.stamp_ns(i, 10.0)
+            t = clock.stamp_ns(i, 10.0)
             header = bw.make_header(ts, t, "cam")
             image = bw.image_to_ros(ts, rgb, header)
             image.encoding, image.step = enc, pixels.shape[1] * (3 if pixels.ndim == 3 else 1)

@@ -50,7 +50,7 @@ def test_frames_and_poses_depend_only_on_seed_and_index():
 
 def test_stamps_follow_the_rate():
     """stamp_ns(i) is the bag writer's stamp of frame i at rate_hz, and the pose carries it."""
-    from depth_unet_ros.bags.writer import stamp_ns
+    from depth_unet_ros.bags.clock import stamp_ns
 
     seq = HandheldSequence(31, seed=1, rate_hz=15.0, **SMALL)
     assert seq.stamp_ns(30) == stamp_ns(30, 15.0) == seq.stamp_ns(0) + 2 * 10**9

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
+from depth_unet_ros.bags.clock import stamp_ns
 from depth_unet_ros.bags.reader import (CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, IMAGE_TOPIC,  # noqa: F401
                                        IMAGE_TYPE)
 from depth_unet_ros.bags.reader import GROUND_TRUTH_TOPIC as DEPTH_TOPIC
@@ -40,7 +41,6 @@ POSE_TYPE = "geometry_msgs/msg/PoseStamped"
 TF_TYPE = "tf2_msgs/msg/TFMessage"
 ODOM_FRAME_ID = "odom"
 LINK_FRAME_ID = "camera_link"
-START_NS = 1_700_000_000 * 10**9  # a fixed epoch, so the same input gives the same bag
 STORAGES = ("mcap", "sqlite3")
 DEPTH_ENCODINGS = ("32FC1", "16UC1")
 BAG_VERSION = 8  # see the module docstring
@@ -51,11 +51,6 @@ def make_typestore() -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)
-
-
-def stamp_ns(index: int, rate_hz: float, start_ns: int = START_NS) -> int:
-    """The stamp of frame ``index`` at ``rate_hz`` frames per second, in nanoseconds."""
-    return int(start_ns + round(index * 1e9 / rate_hz))
 
 
 def make_header(typestore: Any, stamp: int, frame_id: str) -> Any:

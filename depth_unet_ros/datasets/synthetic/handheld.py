@@ -17,37 +17,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from depth_unet_ros.bags.writer import START_NS, stamp_ns
+from depth_unet_ros.bags.clock import START_NS, stamp_ns
+from depth_unet_ros.datasets.base import NYU_INTRINSICS, Intrinsics, RGBDFrame
 from depth_unet_ros.datasets.synthetic import scenes as syn
 from depth_unet_ros.datasets.synthetic import textures as tx
-from depth_unet_ros.datasets.base import NYU_INTRINSICS, Intrinsics, RGBDFrame
-from depth_unet_ros.datasets.synthetic.handheld_walk import (Walk, band_limited_sines, clearance_map,
-                                                   sum_sines, walk_at)
+from depth_unet_ros.datasets.synthetic.handheld_walk import (HandheldMotion, Walk, band_limited_sines,
+                                                             clearance_map, sum_sines, walk_at)
 from depth_unet_ros.errors import DatasetError
 from depth_unet_ros.rotations import quaternion_xyzw_to_rotation, rotation_to_quaternion_xyzw
 
 _KEY = 2**31 - 2  # seed-sequence key: keeps these streams apart from SyntheticIndoorDataset's
 POSE_NAME = "pose.json"  # beside rgb / depth_mm.png / camera.json in a folder dataset's frame
-
-
-@dataclass(frozen=True)
-class HandheldMotion:
-    """How the hand-held camera moves. Pairs are ranges, drawn once per sequence."""
-
-    speed_mps: tuple[float, float] = (0.3, 0.8)  # a stroll while filming, slower in bends
-    accel_mps2: float = 0.5  # along the path: people start and stop gently
-    turn_rate_dps: float = 60.0  # path heading rate in bends and when turning round on the spot
-    lateral_accel_mps2: float = 0.6
-    clearance_m: float = 0.5  # path to walls and furniture footprints: keeps depth >= ~0.35 m
-    height_m: tuple[float, float] = (1.2, 1.6)  # camera in hand, chest to eye height
-    pitch_deg: tuple[float, float] = (3.0, 18.0)  # people film rooms looking slightly down
-    pan_deg: float = 25.0  # slow look-around about the walking direction (peak)
-    step_hz: float = 1.8  # walking cadence: the camera bobs once per step
-    bob_m: float = 0.02  # vertical bob amplitude at 0.6 m/s (scales with speed)
-    sway_m: float = 0.01  # lateral sway amplitude, once per stride (two steps)
-    shake_m: tuple[float, float] = (0.002, 0.005)  # rms hand shake per axis
-    shake_deg: tuple[float, float] = (0.3, 1.0)  # rms hand shake per rotation axis
-    shake_band_hz: tuple[float, float] = (0.5, 6.0)  # below 15 Hz, Nyquist of a 30 Hz camera
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,13 @@
 plans where that person walks (free floor well clear of walls and furniture footprints, legs and
 rounded bends, stops to turn round) and when (a speed profile with gentle accelerations), apart
 from the dataset API that renders frames and poses from it. Everything here is a pure function of
-the scene, the ``HandheldMotion`` and the random generators passed in.
+the scene, the ``HandheldMotion`` (defined here, since the walk is what it parameterises) and
+the random generators passed in.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -17,8 +18,25 @@ import numpy as np
 from depth_unet_ros.datasets.synthetic import scenes as syn
 from depth_unet_ros.errors import DatasetError
 
-if TYPE_CHECKING:  # handheld imports this module; the hint alone needs no import at run time
-    from depth_unet_ros.datasets.synthetic.handheld import HandheldMotion
+@dataclass(frozen=True)
+class HandheldMotion:
+    """How the hand-held camera moves. Pairs are ranges, drawn once per sequence."""
+
+    speed_mps: tuple[float, float] = (0.3, 0.8)  # a stroll while filming, slower in bends
+    accel_mps2: float = 0.5  # along the path: people start and stop gently
+    turn_rate_dps: float = 60.0  # path heading rate in bends and when turning round on the spot
+    lateral_accel_mps2: float = 0.6
+    clearance_m: float = 0.5  # path to walls and furniture footprints: keeps depth >= ~0.35 m
+    height_m: tuple[float, float] = (1.2, 1.6)  # camera in hand, chest to eye height
+    pitch_deg: tuple[float, float] = (3.0, 18.0)  # people film rooms looking slightly down
+    pan_deg: float = 25.0  # slow look-around about the walking direction (peak)
+    step_hz: float = 1.8  # walking cadence: the camera bobs once per step
+    bob_m: float = 0.02  # vertical bob amplitude at 0.6 m/s (scales with speed)
+    sway_m: float = 0.01  # lateral sway amplitude, once per stride (two steps)
+    shake_m: tuple[float, float] = (0.002, 0.005)  # rms hand shake per axis
+    shake_deg: tuple[float, float] = (0.3, 1.0)  # rms hand shake per rotation axis
+    shake_band_hz: tuple[float, float] = (0.5, 6.0)  # below 15 Hz, Nyquist of a 30 Hz camera
+
 
 _CELL_M = 0.05  # floor grid for free-space planning
 _DS_M = 0.01  # path sampling for the speed profile

@@ -1,0 +1,13 @@
+"""The stamps of recorded frames: frame ``index`` of a sequence at ``rate_hz`` from a fixed epoch.
+
+Bags, folder sequences and synthetic poses share this clock, so a frame written to a bag and the
+same frame's ``pose.json`` carry the same stamp and pair exactly.
+"""
+from __future__ import annotations
+
+START_NS = 1_700_000_000 * 10**9  # a fixed epoch, so the same input gives the same bag
+
+
+def stamp_ns(index: int, rate_hz: float, start_ns: int = START_NS) -> int:
+    """The stamp of frame ``index`` at ``rate_hz`` frames per second, in nanoseconds."""
+    return int(start_ns + round(index * 1e9 / rate_hz))

@@ -90,14 +90,14 @@ def make_calibrator(source: str | os.PathLike, size_hw: tuple[int, int], batch_s
     """
     import tensorrt as trt
 
-    from depth_unet_ros.backends.tensorrt_backend import _cuda, _import_cudart
+    from depth_unet_ros.backends.cuda import check_cuda, import_cudart
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)  # the pybind base must be initialised
             self._batches = calibration_batches(calibration_images(source, size_hw, max_images), batch_size)
             nbytes = batch_size * size_hw[0] * size_hw[1] * 3
-            self._device = _cuda(_import_cudart().cudaMalloc(nbytes))
+            self._device = check_cuda(import_cudart().cudaMalloc(nbytes))
             self._count = 0
 
         def get_batch_size(self) -> int:
@@ -108,9 +108,9 @@ def make_calibrator(source: str | os.PathLike, size_hw: tuple[int, int], batch_s
             if batch is None:
                 log.info("calibration: %d batches of %d images", self._count, batch_size)
                 return None  # tells TensorRT the data is exhausted
-            cudart = _import_cudart()
+            cudart = import_cudart()
             batch = np.ascontiguousarray(batch)
-            _cuda(cudart.cudaMemcpy(self._device, batch.ctypes.data, batch.nbytes,
+            check_cuda(cudart.cudaMemcpy(self._device, batch.ctypes.data, batch.nbytes,
                                     cudart.cudaMemcpyKind.cudaMemcpyHostToDevice))
             self._count += 1
             return [int(self._device) if name == input_name else 0 for name in names]
@@ -128,7 +128,7 @@ def make_calibrator(source: str | os.PathLike, size_hw: tuple[int, int], batch_s
 
         def __del__(self) -> None:
             if getattr(self, "_device", None):
-                _import_cudart().cudaFree(self._device)
+                import_cudart().cudaFree(self._device)
                 self._device = None
 
     return EntropyCalibrator()

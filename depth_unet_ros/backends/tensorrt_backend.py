@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from depth_unet_ros.backends.cuda import check_cuda, import_cudart
 from depth_unet_ros.backends.engine_cache import (PRECISIONS, REBUILD_FIX, EngineCache, EngineKey,
                                                   RuntimeFingerprint, check_engine_file, file_sha256)
 from depth_unet_ros.errors import ConfigError, ModelLoadError
@@ -27,14 +28,6 @@ ENGINE_SUFFIXES = (".engine", ".plan")
 DEFAULT_WORKSPACE_BYTES = 1 << 30  # 1 GiB: ample for these models, small enough for a Jetson Nano
 
 
-def _import_cudart() -> Any:
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        from cuda import cudart  # older cuda-python (JetPack 5/6 wheels)
-    return cudart
-
-
 def tensorrt_unavailable_reason() -> str | None:
     """None when TensorRT, cuda-python and a CUDA GPU are all present, else why not."""
     try:
@@ -44,7 +37,7 @@ def tensorrt_unavailable_reason() -> str | None:
     except Exception as exc:  # a broken install (missing libnvinfer, ...) must not break `auto`
         return f"the tensorrt Python package does not load ({type(exc).__name__}: {exc})"
     try:
-        cudart = _import_cudart()
+        cudart = import_cudart()
     except ImportError:
         return "cuda-python is not installed (pip install cuda-python matching your CUDA)"
     except Exception as exc:
@@ -64,15 +57,6 @@ def require_tensorrt() -> None:
                              "onnxruntime backend with the .onnx file")
 
 
-def _cuda(result: Any) -> Any:
-    """Unwrap cuda-python's ``(err, *values)`` tuples, raising on errors."""
-    cudart = _import_cudart()
-    err, *values = result
-    if err != cudart.cudaError_t.cudaSuccess:
-        raise RuntimeError(f"CUDA call failed: {cudart.cudaGetErrorString(err)[1]!r} ({err})")
-    return values[0] if len(values) == 1 else (values or None)
-
-
 @functools.lru_cache(maxsize=1)
 def _trt_logger() -> Any:
     import tensorrt as trt
@@ -84,7 +68,7 @@ def runtime_fingerprint(device: int = 0) -> RuntimeFingerprint:
     """TensorRT version and GPU of this machine: what an engine must have been built for."""
     import tensorrt as trt
 
-    prop = _cuda(_import_cudart().cudaGetDeviceProperties(device))
+    prop = check_cuda(import_cudart().cudaGetDeviceProperties(device))
     name = prop.name.split(b"\0")[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
     return RuntimeFingerprint(tensorrt_version=trt.__version__, gpu_name=name,
                               compute_capability=f"{prop.major}.{prop.minor}")
@@ -243,14 +227,14 @@ class _EngineRunner:
     def __init__(self, engine_bytes: bytes, device: int, source: Path):
         import tensorrt as trt
 
-        cudart = _import_cudart()
-        _cuda(cudart.cudaSetDevice(device))
+        cudart = import_cudart()
+        check_cuda(cudart.cudaSetDevice(device))
         self._runtime = trt.Runtime(_trt_logger())
         self.engine = self._runtime.deserialize_cuda_engine(engine_bytes)
         if self.engine is None:
             raise ModelLoadError(f"TensorRT could not deserialize {source}; {REBUILD_FIX}")
         self.context = self.engine.create_execution_context()
-        self.stream = _cuda(cudart.cudaStreamCreate())
+        self.stream = check_cuda(cudart.cudaStreamCreate())
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if len(inputs) != 1:
@@ -267,21 +251,21 @@ class _EngineRunner:
             shape = max_shape if name == self.input else tuple(self.context.get_tensor_shape(name))
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
             nbytes = int(np.prod(shape)) * dtype.itemsize
-            host_ptr = _cuda(cudart.cudaMallocHost(nbytes))
+            host_ptr = check_cuda(cudart.cudaMallocHost(nbytes))
             self._pinned.append(host_ptr)
             raw = (ctypes.c_uint8 * nbytes).from_address(host_ptr)
             self._host[name] = np.frombuffer(raw, dtype=dtype)  # flat view of pinned memory
-            self._device[name] = _cuda(cudart.cudaMalloc(nbytes))
+            self._device[name] = check_cuda(cudart.cudaMalloc(nbytes))
             self.context.set_tensor_address(name, int(self._device[name]))
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """One (n <= max_batch, H, W, 3) batch -> {output name: array}, copied out of pinned memory."""
-        cudart = _import_cudart()
+        cudart = import_cudart()
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self.context.set_input_shape(self.input, batch.shape)
         host_in = self._host[self.input]
         host_in[:batch.size] = batch.ravel()
-        _cuda(cudart.cudaMemcpyAsync(self._device[self.input], host_in.ctypes.data, batch.nbytes, h2d,
+        check_cuda(cudart.cudaMemcpyAsync(self._device[self.input], host_in.ctypes.data, batch.nbytes, h2d,
                                      self.stream))
         if not self.context.execute_async_v3(int(self.stream)):
             raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log")
@@ -289,14 +273,14 @@ class _EngineRunner:
         for name, shape in shapes.items():
             host = self._host[name]
             nbytes = int(np.prod(shape)) * host.itemsize
-            _cuda(cudart.cudaMemcpyAsync(host.ctypes.data, self._device[name], nbytes, d2h, self.stream))
-        _cuda(cudart.cudaStreamSynchronize(self.stream))
+            check_cuda(cudart.cudaMemcpyAsync(host.ctypes.data, self._device[name], nbytes, d2h, self.stream))
+        check_cuda(cudart.cudaStreamSynchronize(self.stream))
         return {name: self._host[name][:int(np.prod(shape))].reshape(shape).astype(np.float32, copy=True)
                 for name, shape in shapes.items()}
 
     def close(self) -> None:
         """Free device and pinned memory and the stream; safe to call twice."""
-        cudart = _import_cudart()
+        cudart = import_cudart()
         for ptr in self._device.values():
             cudart.cudaFree(ptr)
         for ptr in self._pinned:

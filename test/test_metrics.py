@@ -114,6 +114,18 @@ def test_crop_none_counts_the_whole_frame():
     assert evaluate_frame(pred, gt, EvalProtocol(crop="none"))["abs_rel"] > 0
 
 
+def test_valid_mask_is_finite_strictly_in_range_and_cropped():
+    """The one mask rule: NaN, 0, exactly min or max, and pixels outside the crop do not count."""
+    protocol = EvalProtocol()
+    gt = np.full((480, 640), 2.0, dtype=np.float32)
+    gt[100, 100], gt[100, 101], gt[100, 102] = np.nan, 0.0, protocol.min_depth_m
+    gt[100, 103], gt[100, 104] = protocol.max_depth_m, 9.99
+    mask = protocol.valid_mask(gt)
+    assert not mask[100, 100:104].any() and mask[100, 104]
+    assert not mask[0, 0] and mask[240, 320]  # row 0 is outside the Eigen crop
+    assert mask.sum() == (471 - 45) * (601 - 41) - 4
+
+
 def test_prediction_is_clipped_to_the_depth_range():
     """pred 20 m -> 10 m and pred -1 m -> 1e-3 m before scoring."""
     gt = np.array([[9.0, 2.0]], np.float32)

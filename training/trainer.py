@@ -243,7 +243,7 @@ class Trainer:
             pred_m = self.model(batch["image"].to(self.device))[0].float().cpu().numpy()  # (N,1,H,W)
             for i in range(pred_m.shape[0]):
                 gt_m = batch["depth"][i, 0].numpy()  # (H, W)
-                valid = batch["valid"][i, 0].numpy() & (gt_m > lo) & (gt_m < hi)
+                valid = batch["valid"][i, 0].numpy() & self.protocol.valid_mask(gt_m)
                 if not valid.any():
                     continue
                 pred = np.clip(pred_m[i, 0], lo, hi)

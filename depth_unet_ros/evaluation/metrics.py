@@ -45,6 +45,14 @@ class EvalProtocol:
                 f"the Eigen crop is defined for {EIGEN_CROP_SIZE_HW} frames, not "
                 f"{tuple(self.eval_size_hw)}; use crop='none' for other sizes")
 
+    def valid_mask(self, gt_m: np.ndarray) -> np.ndarray:
+        """Boolean (H, W) mask of the ground-truth pixels that count: finite, strictly inside
+        (min_depth_m, max_depth_m), and kept by the crop. The one definition of the rule."""
+        gt = np.asarray(gt_m)
+        with np.errstate(invalid="ignore"):  # NaN gt compares False: invalid, as intended
+            valid = np.isfinite(gt) & (gt > self.min_depth_m) & (gt < self.max_depth_m)
+        return valid & self.crop_mask(gt.shape)
+
     def crop_mask(self, shape_hw: tuple[int, int]) -> np.ndarray:
         """Boolean (H, W) mask of the pixels the crop keeps for a ground truth of ``shape_hw``.
 
@@ -111,9 +119,7 @@ def evaluate_frame(pred_m: np.ndarray, gt_m: np.ndarray,
         raise ValueError(f"ground truth must be an (H, W) depth map, got shape {gt.shape}")
     pred = resize_depth(pred_m, gt.shape)
     pred = np.clip(pred, protocol.min_depth_m, protocol.max_depth_m)
-    with np.errstate(invalid="ignore"):  # NaN gt compares False: invalid, as intended
-        valid = np.isfinite(gt) & (gt > protocol.min_depth_m) & (gt < protocol.max_depth_m)
-    valid &= protocol.crop_mask(gt.shape)
+    valid = protocol.valid_mask(gt)
     if not valid.any():
         raise ValueError(
             f"no valid ground-truth pixel in a {gt.shape[0]}x{gt.shape[1]} frame within "

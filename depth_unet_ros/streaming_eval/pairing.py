@@ -104,9 +104,7 @@ def score_depth(pred_m: np.ndarray, gt_m: np.ndarray,
     if not no_reading.any():
         return evaluate_frame(pred, gt_m, protocol), 0.0
     gt = np.array(gt_m, dtype=np.float32)
-    with np.errstate(invalid="ignore"):
-        gt_valid = np.isfinite(gt) & (gt > protocol.min_depth_m) & (gt < protocol.max_depth_m)
-    gt_valid &= protocol.crop_mask(gt.shape)
+    gt_valid = protocol.valid_mask(gt)
     nan_fraction = float((no_reading & gt_valid).sum() / max(int(gt_valid.sum()), 1))
     gt[no_reading] = 0.0  # 0 = invalid ground truth: the pixel is not scored
     return evaluate_frame(np.where(no_reading, 1.0, pred).astype(np.float32), gt, protocol), nan_fraction

@@ -43,10 +43,8 @@ class ErrorByDepth:
         """One frame, masked like the protocol (crop, gt range); NaN predictions are left out."""
         gt = np.asarray(gt_m, dtype=np.float32)
         pred = np.clip(resize_depth(pred_m, gt.shape), protocol.min_depth_m, protocol.max_depth_m)
-        with np.errstate(invalid="ignore"):
-            valid = (np.isfinite(gt) & np.isfinite(pred) & (gt > protocol.min_depth_m)
-                     & (gt < min(protocol.max_depth_m, self.max_m)))
-        valid &= protocol.crop_mask(gt.shape)
+        with np.errstate(invalid="ignore"):  # the plot's range may end before the protocol's
+            valid = protocol.valid_mask(gt) & np.isfinite(pred) & (gt < self.max_m)
         g, p = gt[valid].astype(np.float64), pred[valid].astype(np.float64)
         index = np.minimum((g / self.bin_m).astype(np.int64), len(self.count) - 1)
         self.abs_sum += np.bincount(index, np.abs(p - g), len(self.count))

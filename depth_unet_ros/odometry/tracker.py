@@ -1,0 +1,261 @@
+"""Visual-odometry pose tracker on the depth node's decoder features (numpy + cv2 only).
+
+Each frame is aligned directly to the current keyframe: the keyframe's pixels, lifted to 3D by
+the keyframe's predicted depth, are warped into the frame, and the SE(3) motion that makes the
+frame's (normalised) features match the keyframe's is solved coarse to fine by robust
+Levenberg-Marquardt (``alignment.py``), optionally finished on image intensity at a finer
+level. A constant-velocity model gives the first guess; a solve that does not converge, leaves
+too few pixels in view, or jumps implausibly far from the guess is reported as ``ok=False``
+with the guess as the pose, never as a wild pose. The keyframe moves on when the view has moved
+or turned enough, or when too little of it stays in view, so drift grows per keyframe rather
+than per frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from depth_unet_ros.errors import ImageFormatError
+from depth_unet_ros.odometry import se3
+from depth_unet_ros.odometry.alignment import LevelResult, ReferenceLevel, align_level, make_reference
+from depth_unet_ros.odometry.pyramid import depth_at, halve, normalize_features, resize, scale_k
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """How the tracker aligns, judges and picks keyframes. Defaults tuned on 7-Scenes 0-499."""
+
+    feature_levels: int = 3  # the features' own size plus two halvings: 80x60 -> 20x15 reaches
+    #                          about 8 px of motion at 640 px width before the fine levels
+    feature_norm: str = "pixel"  # "pixel" | "channel" | "none": features only learnt for depth
+    #                              have unrelated channel scales; see pyramid.normalize_features
+    use_intensity: bool = True  # finish on grey image intensity when image_rgb is given: finer
+    #                             than the stride-4 features, so it sharpens the estimate
+    intensity_width: int = 160  # width (px) of the intensity level: finer costs more time
+    max_points: int = 3000  # per level, strongest gradients first: time grows linearly with it
+    max_iterations: int = 12  # per level; coarse-to-fine leaves little to do at each level
+    huber_k: float = 1.5  # Huber threshold in robust standard deviations of the level's residual
+    min_depth_m: float = 0.1  # nearer readings (and points behind the camera) are ignored
+    max_depth_m: float = 10.0  # farther ones carry little translation information
+    depth_edge_spread: float = 0.05  # coarse pixels straddling a depth edge (max/min > 1.05)
+    #                                  are dropped: their mean depth is on neither surface
+    # Failure tests: any one makes the frame ok=False (pose = the motion model's prediction).
+    min_inside_fraction: float = 0.3  # of the keyframe's pixels must land in the current view
+    min_inlier_fraction: float = 0.5  # within the Huber threshold at the finest feature level
+    max_residual: float = 0.5  # per-pixel feature residual norm (cosine-distance-like for
+    #                            "pixel" normalisation; unrelated views sit near 1 or above)
+    max_speed_mps: float = 3.0  # correction to the prediction: a hand-held camera moves slower
+    max_angular_speed_dps: float = 360.0  # ... and turns slower than this
+    min_correction_dt_s: float = 1.0 / 15.0  # floor of the time used in those two limits
+    max_condition: float = 1e7  # Hessian condition number: above it the motion is not observed
+    # Keyframe selection: the current frame becomes the keyframe when any of these is reached.
+    keyframe_translation_m: float = 0.10  # baseline from the keyframe
+    keyframe_rotation_deg: float = 8.0  # turn from the keyframe
+    keyframe_min_inside: float = 0.7  # share of keyframe pixels still in view
+    max_motion_dt_s: float = 0.5  # after a longer gap the constant-velocity guess is dropped
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One frame's pose and how it was obtained."""
+
+    stamp_ns: int
+    world_from_camera: np.ndarray  # (4, 4) float64; camera = optical frame; world = first frame's
+    ok: bool                       # False: alignment failed; the pose is the motion model's guess
+    keyframe: bool                 # this frame became the new keyframe
+    residual: float                # final robust mean residual of the accepted solve
+    covariance: np.ndarray | None  # (6, 6) over (tx, ty, tz, rx, ry, rz): see FeatureTracker.track
+    iterations: int
+
+
+@dataclass
+class _Keyframe:
+    world_from_kf: np.ndarray
+    feature_refs: list[ReferenceLevel]  # finest first
+    intensity_ref: ReferenceLevel | None
+
+
+@dataclass
+class _Frame:
+    features: list[np.ndarray]  # finest first, normalised (h, w, C)
+    feature_k: list[np.ndarray]
+    depths: list[np.ndarray]  # per feature level, 0 = invalid
+    intensity: np.ndarray | None  # (h, w, 1) float32 in [0, 1]
+    intensity_k: np.ndarray | None
+    intensity_depth: np.ndarray | None
+
+
+class FeatureTracker:
+    """Frame-to-keyframe direct alignment of the depth model's features; call ``track`` per
+    frame in time order, ``reset`` to start a new trajectory."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the keyframe and the motion: the next frame starts a new world frame."""
+        self._keyframe: _Keyframe | None = None
+        self._world_from_prev: np.ndarray | None = None
+        self._velocity: np.ndarray | None = None  # twist per second of prev_from_cur
+        self._prev_stamp_ns: int | None = None
+
+    def track(self, stamp_ns: int, depth_m: np.ndarray, features: np.ndarray, k: np.ndarray,
+              image_rgb: np.ndarray | None = None) -> TrackResult:
+        """Pose of this frame's optical frame in the first frame's.
+
+        ``depth_m`` (H, W) metres, NaN or <= 0 invalid; ``k`` its 3x3 camera matrix;
+        ``features`` (h, w, C) over the same field of view; ``image_rgb`` optional (H', W', 3)
+        uint8 for the intensity level. ``covariance`` is the uncertainty of the pose relative
+        to the keyframe, as a perturbation ``world_from_camera @ exp(xi)`` in the camera's own
+        axes (Gauss-Newton Hessian x residual variance; an underestimate, since neighbouring
+        features are correlated); None when the frame failed or is the first.
+        """
+        frame = self._prepare(depth_m, features, k, image_rgb)
+        cfg = self.config
+        if self._keyframe is None:
+            pose = np.eye(4)
+            self._keyframe = self._make_keyframe(frame, pose)
+            self._advance(stamp_ns, pose, ok=True)
+            return TrackResult(int(stamp_ns), pose, True, True, 0.0, None, 0)
+        dt_s = (stamp_ns - self._prev_stamp_ns) * 1e-9 if self._prev_stamp_ns is not None else 0.0
+        predicted = self._predict(dt_s)
+        kf = self._keyframe
+        guess = se3.inverse(predicted) @ kf.world_from_kf  # cur_from_kf
+        pose_ck = guess.copy()
+        iterations = 0
+        finest: LevelResult | None = None
+        for level in reversed(range(len(kf.feature_refs))):
+            res = align_level(kf.feature_refs[level], frame.features[level], pose_ck,
+                              cfg.max_iterations, cfg.huber_k, cfg.min_depth_m)
+            iterations += res.iterations
+            if not np.isfinite(res.residual):
+                finest = res
+                break
+            pose_ck, finest = res.cur_from_kf, res
+        judged = finest
+        if (finest is not None and np.isfinite(finest.residual) and kf.intensity_ref is not None
+                and frame.intensity is not None):
+            res = align_level(kf.intensity_ref, frame.intensity, pose_ck, cfg.max_iterations,
+                              cfg.huber_k, cfg.min_depth_m)
+            iterations += res.iterations
+            if np.isfinite(res.residual) and res.inside_fraction >= cfg.min_inside_fraction:
+                pose_ck = res.cur_from_kf
+                finest = res
+        ok = judged is not None and self._plausible(judged, finest, pose_ck, guess, dt_s)
+        if ok:
+            world_from_cur = kf.world_from_kf @ se3.inverse(pose_ck)
+            hessian = finest.hessian
+            cov_kf = finest.sigma2 * np.linalg.inv(hessian)
+            ad = se3.adjoint(pose_ck)
+            covariance = ad @ cov_kf @ ad.T
+            residual = judged.residual
+        else:
+            world_from_cur, covariance = predicted, None
+            residual = judged.residual if judged is not None else float("inf")
+        new_keyframe = (not ok) or self._needs_keyframe(kf, world_from_cur, judged)
+        if new_keyframe:
+            self._keyframe = self._make_keyframe(frame, world_from_cur)
+        self._advance(stamp_ns, world_from_cur, ok)
+        return TrackResult(int(stamp_ns), world_from_cur, bool(ok), bool(new_keyframe),
+                           float(residual), covariance, int(iterations))
+
+    # -- frames and keyframes ------------------------------------------------------------------
+
+    def _prepare(self, depth_m: np.ndarray, features: np.ndarray, k: np.ndarray,
+                 image_rgb: np.ndarray | None) -> _Frame:
+        cfg = self.config
+        depth = np.asarray(depth_m)
+        feats = np.asarray(features)
+        if depth.ndim != 2:
+            raise ImageFormatError(f"depth_m must be (H, W), got shape {depth.shape}")
+        if feats.ndim != 3 or min(feats.shape[:2]) < 8:
+            raise ImageFormatError(f"features must be (h, w, C) HWC with h, w >= 8, got shape "
+                                   f"{feats.shape}; transpose a CHW prediction first")
+        if np.asarray(k).shape != (3, 3):
+            raise ImageFormatError(f"k must be a 3x3 camera matrix, got shape {np.shape(k)}")
+        depth = np.where(depth <= cfg.max_depth_m, depth, np.nan)
+        level = normalize_features(feats, cfg.feature_norm)
+        levels, ks, depths = [], [], []
+        for i in range(cfg.feature_levels):
+            if i > 0:
+                if min(level.shape[:2]) < 16:
+                    break
+                level = halve(level)
+            hw = level.shape[:2]
+            levels.append(level)
+            ks.append(scale_k(k, depth.shape, hw))
+            depths.append(depth_at(depth, hw[0], hw[1], cfg.depth_edge_spread))
+        intensity = intensity_k = intensity_depth = None
+        if image_rgb is not None and cfg.use_intensity:
+            rgb = np.asarray(image_rgb)
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+                raise ImageFormatError(f"image_rgb must be (H, W, 3) uint8, got {rgb.shape} "
+                                       f"{rgb.dtype}")
+            height = round(cfg.intensity_width * depth.shape[0] / depth.shape[1])
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None] / 255.0
+            intensity = resize(grey, height, cfg.intensity_width)
+            intensity_k = scale_k(k, depth.shape, intensity.shape[:2])
+            intensity_depth = depth_at(depth, height, cfg.intensity_width, cfg.depth_edge_spread)
+        return _Frame(levels, ks, depths, intensity, intensity_k, intensity_depth)
+
+    def _make_keyframe(self, frame: _Frame, world_from_kf: np.ndarray) -> _Keyframe:
+        cfg = self.config
+        refs = [make_reference(f, d, kk, cfg.min_depth_m, cfg.max_points)
+                for f, d, kk in zip(frame.features, frame.depths, frame.feature_k)]
+        intensity_ref = None
+        if frame.intensity is not None:
+            intensity_ref = make_reference(frame.intensity, frame.intensity_depth,
+                                           frame.intensity_k, cfg.min_depth_m, cfg.max_points)
+        return _Keyframe(np.array(world_from_kf, dtype=np.float64), refs, intensity_ref)
+
+    def _needs_keyframe(self, kf: _Keyframe, world_from_cur: np.ndarray,
+                        judged: LevelResult) -> bool:
+        cfg = self.config
+        kf_from_cur = se3.inverse(kf.world_from_kf) @ world_from_cur
+        return (se3.translation_norm_m(kf_from_cur) > cfg.keyframe_translation_m
+                or np.degrees(se3.rotation_angle_rad(kf_from_cur)) > cfg.keyframe_rotation_deg
+                or judged.inside_fraction < cfg.keyframe_min_inside)
+
+    # -- motion model and failure tests --------------------------------------------------------
+
+    def _predict(self, dt_s: float) -> np.ndarray:
+        """World-from-camera guess: the last pose moved on at the last velocity."""
+        prev = self._world_from_prev
+        if self._velocity is None or not 0 < dt_s <= self.config.max_motion_dt_s:
+            return prev.copy()
+        return prev @ se3.exp(self._velocity * dt_s)
+
+    def _advance(self, stamp_ns: int, world_from_cur: np.ndarray, ok: bool) -> None:
+        prev, prev_stamp = self._world_from_prev, self._prev_stamp_ns
+        if ok and prev is not None and prev_stamp is not None and stamp_ns > prev_stamp:
+            dt_s = (stamp_ns - prev_stamp) * 1e-9
+            if dt_s <= self.config.max_motion_dt_s:
+                self._velocity = se3.log(se3.inverse(prev) @ world_from_cur) / dt_s
+            else:
+                self._velocity = None
+        elif not ok:
+            self._velocity = None  # the guess just failed: do not extrapolate it further
+        self._world_from_prev = np.array(world_from_cur, dtype=np.float64)
+        self._prev_stamp_ns = int(stamp_ns)
+
+    def _plausible(self, judged: LevelResult, finest: LevelResult, cur_from_kf: np.ndarray,
+                   guess: np.ndarray, dt_s: float) -> bool:
+        """Whether the solve can be trusted: see the failure fields of TrackerConfig."""
+        cfg = self.config
+        if not (np.isfinite(judged.residual) and np.isfinite(finest.residual)):
+            return False
+        if judged.inside_fraction < cfg.min_inside_fraction:
+            return False
+        if judged.inlier_fraction < cfg.min_inlier_fraction or judged.residual > cfg.max_residual:
+            return False
+        eig = np.linalg.eigvalsh(finest.hessian)
+        if eig[0] <= 0 or eig[-1] / eig[0] > cfg.max_condition:
+            return False
+        correction = se3.inverse(guess) @ cur_from_kf
+        t = max(dt_s, cfg.min_correction_dt_s)
+        return (se3.translation_norm_m(correction) <= cfg.max_speed_mps * t
+                and np.degrees(se3.rotation_angle_rad(correction))
+                <= cfg.max_angular_speed_dps * t)

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from depth_unet_ros.latency import percentile
+
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 640, 480
 TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA",
@@ -95,8 +97,7 @@ def median_of(periods: list[dict[str, str]], key: str) -> float:
 def summarize_ms(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p90": float("nan"), "max": float("nan")}
-    arr = np.asarray(values)
-    return {"p50": float(np.median(arr)), "p90": float(np.percentile(arr, 90)), "max": float(arr.max())}
+    return {"p50": percentile(values, 50), "p90": percentile(values, 90), "max": float(max(values))}
 
 
 def camera_profile(kind: str) -> Any:

@@ -15,19 +15,16 @@ from typing import Any, Generic, Hashable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from depth_unet_ros.errors import ConfigError, DepthUnetError
+from depth_unet_ros.latency import percentile
+from depth_unet_ros.node_parameters import (BACKEND_CHOICES, OUTPUT_SIZE_CHOICES,  # noqa: F401
+                                            RELIABILITY_CHOICES, RUNTIME_PARAMETERS, default)
 
-BACKEND_CHOICES = ("auto", "onnxruntime", "tensorrt", "torch")
-RELIABILITY_CHOICES = ("auto", "best_effort", "reliable")
 # How often qos_reliability auto looks at the input's publishers (a graph query of ~55 us): until
 # it switches, a reliable camera's frames arrive best-effort and most VGA frames are lost.
 QOS_CHECK_PERIOD_S = 0.2
 # A QoS switch subscribes anew before it unsubscribes: the old subscription keeps hearing the
 # camera this long, while publishers discover the new one, so no frame falls in between.
 QOS_SWITCH_OVERLAP_S = 1.0
-OUTPUT_SIZE_CHOICES = ("input", "network")
-# Parameters that take effect while the node runs; the rest are read once at start.
-RUNTIME_PARAMETERS = ("output_size", "min_depth_m", "max_depth_m", "publish_features",
-                      "focal_scaling", "frame_id_override")
 
 T = TypeVar("T")
 
@@ -38,25 +35,25 @@ class MalformedCameraInfoError(DepthUnetError):
 
 @dataclass(frozen=True)
 class NodeSettings:
-    """The node's parameters, validated; the defaults are the node's defaults.
+    """The node's parameters, validated; the defaults are node_parameters' table.
 
     ``model_path`` "" means the model bundled with the package. Depth limits of 0 mean "the
     model's range" (from its metadata, times the focal scale when ``focal_scaling`` is on).
     """
 
-    model_path: str = ""
-    backend: str = "auto"
-    num_threads: int = 0  # CPU threads for inference; 0 = the backend's default
-    qos_reliability: str = "auto"  # follows the camera: reliable when all its publishers are
-    qos_depth: int = 1  # newest frame only: older ones are stale for a real-time consumer
-    output_size: str = "input"  # depth at the camera's size, or at the network's
-    min_depth_m: float = 0.0
-    max_depth_m: float = 0.0
-    publish_features: bool = True
-    compressed_input: bool = False
-    focal_scaling: bool = False
-    diagnostics_period_s: float = 1.0  # <= 0 turns /diagnostics off
-    frame_id_override: str = ""
+    model_path: str = default("model_path")
+    backend: str = default("backend")
+    num_threads: int = default("num_threads")  # CPU threads for inference; 0 = the backend's
+    qos_reliability: str = default("qos_reliability")  # follows the camera (auto)
+    qos_depth: int = default("qos_depth")  # 1: older frames are stale for a real-time consumer
+    output_size: str = default("output_size")  # depth at the camera's size, or the network's
+    min_depth_m: float = default("min_depth_m")
+    max_depth_m: float = default("max_depth_m")
+    publish_features: bool = default("publish_features")
+    compressed_input: bool = default("compressed_input")
+    focal_scaling: bool = default("focal_scaling")
+    diagnostics_period_s: float = default("diagnostics_period_s")  # <= 0 turns /diagnostics off
+    frame_id_override: str = default("frame_id_override")
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any]) -> "NodeSettings":
@@ -191,13 +188,6 @@ class LatestSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation; NaN for no values."""
-    if len(values) == 0:
-        return math.nan
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 @dataclass

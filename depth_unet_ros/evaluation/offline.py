@@ -17,6 +17,7 @@ import numpy as np
 from depth_unet_ros.datasets.base import RGBDFrame
 from depth_unet_ros.errors import DatasetError
 from depth_unet_ros.evaluation.metrics import EvalProtocol, MetricAverager, evaluate_frame
+from depth_unet_ros.latency import latency_summary_ms
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,7 @@ class EvaluationResult:
 
     def latency_summary(self) -> dict[str, float | None]:
         """Median and 90th percentile of the per-frame latency in ms (None without frames)."""
-        if not self.latency_ms:
-            return {"median": None, "p90": None}
-        values = np.asarray(self.latency_ms, dtype=np.float64)
-        return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90))}
+        return latency_summary_ms(self.latency_ms)
 
     def to_json_dict(self) -> dict:
         """DESIGN.md's ``--json`` layout, plus ``latency_ms`` (and ``skipped`` when any were)."""

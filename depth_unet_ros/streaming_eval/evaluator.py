@@ -26,11 +26,12 @@ import numpy as np
 from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.bags.replay import BagPlayer, ReplayOptions
 from depth_unet_ros.errors import DepthUnetError
-from depth_unet_ros.evaluation.offline import EvaluationResult
 from depth_unet_ros.evaluation.metrics import EvalProtocol
+from depth_unet_ros.evaluation.offline import EvaluationResult
+from depth_unet_ros.latency import latency_summary_ms
 from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S
 from depth_unet_ros.streaming_eval.pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
-                                           latency_summary_ms, stamp_from_ns)
+                                                   stamp_from_ns)
 from depth_unet_ros.streaming_eval.results import (BagPlan, ScoredFrame, Scoring, StreamResult,
                                            StreamStats)
 

@@ -162,14 +162,6 @@ class DiagnosticsTracker:
         return int(total) - (self._dropped_at_start or 0)
 
 
-def latency_summary_ms(values: list[float]) -> dict[str, float | None]:
-    """Median and 90th percentile in ms (None without values)."""
-    if not values:
-        return {"median": None, "p90": None}
-    arr = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(arr)), "p90": float(np.percentile(arr, 90))}
-
-
 def diagnostics_of(array_msg: Any, namespace: str = "") -> list[dict[str, str]]:
     """Key/value dicts of the depth_node statuses in a DiagnosticArray (``namespace`` e.g. "/cam1")."""
     out = []

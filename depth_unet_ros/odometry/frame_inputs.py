@@ -1,0 +1,94 @@
+"""The depth node's three messages of one frame -> the tracker's numpy inputs, checked.
+
+Works on any objects with the sensor_msgs fields (no rclpy), so it is unit-tested without a
+graph. Depth must be ``32FC1`` metres (REP 118, NaN invalid); features ``32FC<C>`` (HWC, at the
+network size / stride); the depth camera_info must describe the depth image's size, since the
+tracker projects depth pixels through its K. A contradiction raises MalformedFrameError (an
+ImageFormatError), which the node counts and drops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from depth_unet_ros.errors import ImageFormatError
+from depth_unet_ros.image_conversion import encoding_layout, image_msg_to_array
+
+
+class MalformedFrameError(ImageFormatError):
+    """A depth, features or camera_info message the tracker cannot use as it is."""
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    """What ``FeatureTracker.track`` takes for one frame."""
+
+    stamp_ns: int
+    frame_id: str
+    depth_m: np.ndarray  # (H, W) float32, NaN invalid
+    features: np.ndarray  # (h, w, C) float32, HWC as the message's bytes
+    k: np.ndarray  # (3, 3) float64 at the depth image's size
+
+
+def stamp_ns_of(header: Any) -> int:
+    """A std_msgs/Header's stamp in nanoseconds."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def depth_of(msg: Any) -> np.ndarray:
+    """A ``32FC1`` depth Image -> (H, W) float32 metres (a view unless byte-swapped)."""
+    if msg.encoding != "32FC1":
+        raise MalformedFrameError(f"depth image has encoding {msg.encoding!r}; expected 32FC1 "
+                                  "metres (REP 118), as depth_node publishes")
+    return image_msg_to_array(msg)
+
+
+def features_of(msg: Any) -> np.ndarray:
+    """A ``32FC<C>`` features Image -> (h, w, C) float32 (HWC; a view unless byte-swapped)."""
+    encoding = str(msg.encoding)
+    try:
+        dtype, channels = encoding_layout(encoding)
+    except ImageFormatError as exc:
+        raise MalformedFrameError(f"features: {exc}") from exc
+    if dtype != np.float32 or not encoding.startswith("32FC"):
+        raise MalformedFrameError(f"features have encoding {encoding!r}; expected 32FC<C> (HWC "
+                                  "float32 decoder features, as depth_node publishes)")
+    features = image_msg_to_array(msg)
+    return features[:, :, None] if channels == 1 else features
+
+
+def intrinsics_of(msg: Any, depth_hw: tuple[int, int]) -> np.ndarray:
+    """The (3, 3) K of a depth camera_info, which must be at the depth image's size ``(H, W)``
+    with finite, positive focal lengths."""
+    if (int(msg.height), int(msg.width)) != tuple(depth_hw):
+        raise MalformedFrameError(
+            f"depth camera_info is for {msg.width}x{msg.height} but the depth image is "
+            f"{depth_hw[1]}x{depth_hw[0]}; its K must be scaled to the depth size")
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.size != 9 or not np.all(np.isfinite(k)):
+        raise MalformedFrameError(f"depth camera_info K must be 9 finite values, got {list(k)}")
+    k = k.reshape(3, 3)
+    if not (k[0, 0] > 0 and k[1, 1] > 0):
+        raise MalformedFrameError(f"depth camera_info has focal lengths fx={k[0, 0]}, "
+                                  f"fy={k[1, 1]}; both must be positive")
+    return k
+
+
+def frame_inputs(depth_msg: Any, features_msg: Any, info_msg: Any) -> FrameInputs:
+    """The three messages of one stamp (as paired by ExactPairing) -> FrameInputs."""
+    try:
+        depth = depth_of(depth_msg)
+    except MalformedFrameError:
+        raise
+    except ImageFormatError as exc:
+        raise MalformedFrameError(f"depth image: {exc}") from exc
+    try:
+        features = features_of(features_msg)
+    except MalformedFrameError:
+        raise
+    except ImageFormatError as exc:
+        raise MalformedFrameError(f"features: {exc}") from exc
+    return FrameInputs(stamp_ns_of(depth_msg.header), str(depth_msg.header.frame_id), depth,
+                       features, intrinsics_of(info_msg, depth.shape[:2]))

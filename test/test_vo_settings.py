@@ -1,0 +1,41 @@
+"""vo_node's parameters: config/vo.yaml mirrors the declared defaults (one definition, held by
+this test), tracker defaults come from TrackerConfig, and bad values name the parameter."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depth_unet_ros.errors import ConfigError
+from depth_unet_ros.odometry.tracker import TrackerConfig
+from depth_unet_ros.odometry.vo_settings import PARAMETERS, TRACKER_PARAMETERS, VoSettings
+
+VO_YAML = Path(__file__).resolve().parents[1] / "config" / "vo.yaml"
+
+
+def test_vo_yaml_lists_every_parameter_with_the_nodes_default():
+    params = yaml.safe_load(VO_YAML.read_text())["/**"]["ros__parameters"]
+    assert set(params) == set(PARAMETERS)
+    for name, (default, _) in PARAMETERS.items():
+        assert type(params[name]) is type(default) and params[name] == default, name
+
+
+def test_tracker_parameters_default_to_the_trackers_own_config():
+    settings = VoSettings.from_params({})
+    assert settings.tracker == TrackerConfig()
+    for name in TRACKER_PARAMETERS:
+        assert PARAMETERS[name][0] == getattr(TrackerConfig(), name)
+
+
+def test_values_reach_the_tracker_and_bad_ones_are_refused_by_name():
+    settings = VoSettings.from_params({"max_points": 500, "keyframe_rotation_deg": 4,
+                                       "child_frame": "cam", "publish_tf": False})
+    assert settings.tracker.max_points == 500 and settings.tracker.keyframe_rotation_deg == 4.0
+    assert (settings.child_frame, settings.publish_tf) == ("cam", False)
+    for bad in ({"queue_size": 0}, {"covariance_scale": 0.0}, {"odom_frame": " "},
+                {"max_iterations": 0}, {"keyframe_translation_m": -1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            VoSettings.from_params(bad)
+    with pytest.raises(ConfigError, match="unknown"):
+        VoSettings.from_params({"odom": "x"})

@@ -256,12 +256,12 @@ def run_relay(args: argparse.Namespace) -> int:
 
 # --- driver role ---------------------------------------------------------------------------------
 def resolve_model(model: str | None, workdir: Path) -> str:
-    from depth_unet_ros.node_core import bundled_model_path
+    from depth_unet_ros.inference import bundled_model_path
 
     if model:
         return model
-    if Path(bundled_model_path()).is_file():
-        return bundled_model_path()
+    if bundled_model_path().is_file():
+        return str(bundled_model_path())
     import torch
 
     from depth_unet_ros.model_metadata import ModelMetadata
@@ -280,9 +280,9 @@ def resolve_model(model: str | None, workdir: Path) -> str:
 
 def raw_inference_ms(model: str, backend: str, threads: int, repeats: int) -> dict[str, float]:
     """estimator.predict on the benchmark frames (output_size input, as the node's default)."""
-    from depth_unet_ros.node_core import load_node_estimator
+    from depth_unet_ros.inference import load_estimator
 
-    estimator = load_node_estimator(model, backend, threads)
+    estimator = load_estimator(model, backend, threads)
     images = frames()
     for image in images[:3]:
         estimator.predict(image, output_size="input")

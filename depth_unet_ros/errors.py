@@ -19,3 +19,7 @@ class ModelLoadError(DepthUnetError):
 
 class ImageFormatError(DepthUnetError):
     """An image has the wrong dtype, shape, channel count, or encoding."""
+
+
+class BackendClosedError(DepthUnetError):
+    """A backend was asked to infer after ``close()`` released its model."""

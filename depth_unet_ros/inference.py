@@ -38,13 +38,17 @@ _BACKEND_CLASSES = {
 
 
 class DepthBackend(Protocol):
-    """What a backend provides: its name, the model's metadata, and batched inference."""
+    """What a backend provides: its name, the model's metadata, batched inference, and
+    ``close()``, which releases the model (session, engine, device memory) for good."""
 
     name: str  # "onnxruntime", "torch", "tensorrt"
     metadata: ModelMetadata
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, H, W, 3) uint8 RGB at the network size -> depth (N, 1, H, W) m, features (N, C, H/4, W/4)."""
+
+    def close(self) -> None:
+        """Release the model; safe to call twice; ``infer`` then raises BackendClosedError."""
 
 
 @dataclass
@@ -104,10 +108,8 @@ class DepthEstimator:
                 "model file does not match its metadata, re-export it with depth-unet export")
 
     def close(self) -> None:
-        """Release the backend's device memory, where it holds any."""
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            close()
+        """Release the backend's model and memory (``DepthBackend.close``); safe to call twice."""
+        self.backend.close()
 
     def __enter__(self) -> "DepthEstimator":
         return self

@@ -8,6 +8,7 @@ buffer; a worker thread runs inference on it, so a slow model drops stale frames
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -31,6 +32,7 @@ from depth_unet_ros.fastdds_transports import PROFILES_ENV, environment_problem,
 from depth_unet_ros.image_cdr import SerializedImage
 from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
                                              image_msg_to_array)
+from depth_unet_ros.inference import load_estimator, resolve_model_path
 from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
                                       QosChoice)
 from depth_unet_ros.parent_watch import stop_with_parent
@@ -155,10 +157,10 @@ class DepthNode(Node):
                 description=description, read_only=read_only))
         self._settings = NodeSettings.from_params(
             {name: self.get_parameter(name).value for name in PARAMETERS})
-        factory = estimator_factory or node_core.load_node_estimator
+        factory = estimator_factory or functools.partial(load_estimator, fix_hint=node_core.MODEL_FIX_HINT)
         settings = self._settings
         self._estimator = factory(settings.model_path, settings.backend, settings.num_threads)
-        self._model_path = node_core.resolve_model_path(settings.model_path)
+        self._model_path = str(resolve_model_path(settings.model_path))
         self._stats = NodeStats()
         self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
         self._camera_info: CameraInfo | None = None

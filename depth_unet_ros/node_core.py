@@ -374,41 +374,5 @@ def finalize_depth(depth_m: np.ndarray, scale: float, min_m: float, max_m: float
     return out
 
 
-def bundled_model_path() -> str:
-    """The model installed with the package (depth_unet_ros/models/default.onnx); it may be
-    absent in a source checkout, which ``load_node_estimator`` reports with the fix."""
-    from importlib.resources import files
-
-    return str(files("depth_unet_ros") / "models" / "default.onnx")
-
-
-def resolve_model_path(model_path: str) -> str:
-    """The ``model_path`` parameter, with "" meaning the bundled model and ~ expanded."""
-    import os
-
-    return os.path.expanduser(model_path) if model_path else bundled_model_path()
-
-
-def backend_options(backend_name: str, num_threads: int) -> dict[str, Any]:
-    """Constructor options for a resolved backend; ``num_threads`` 0 leaves its default."""
-    if num_threads <= 0:
-        return {}
-    return {"onnxruntime": {"intra_op_num_threads": num_threads},
-            "torch": {"num_threads": num_threads}}.get(backend_name, {})
-
-
-def load_node_estimator(model_path: str, backend: str, num_threads: int) -> Any:
-    """The DepthEstimator the node runs; ModelLoadError says which file and what to do."""
-    from depth_unet_ros.errors import ModelLoadError
-    from depth_unet_ros.inference import choose_backend, load_estimator
-
-    path = resolve_model_path(model_path)
-    try:
-        name = choose_backend(path, backend)
-        return load_estimator(path, name, **backend_options(name, num_threads))
-    except ModelLoadError as exc:
-        what = "the bundled model" if not model_path else f"model_path {model_path!r}"
-        export = "" if "depth-unet export" in str(exc) else (
-            ", or export a checkpoint with `depth-unet export CHECKPOINT --out model.onnx`")
-        raise ModelLoadError(f"cannot load {what}: {exc}. Set the node parameter model_path "
-                             f"(launch argument model:=/path/to/model.onnx){export}") from exc
+# What a user changes when the model does not load: appended to the node's ModelLoadError.
+MODEL_FIX_HINT = "Set the node parameter model_path (launch argument model:=/path/to/model.onnx)"

@@ -261,10 +261,11 @@ def _slow_node(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--delay-ms", type=float, required=True)
     args, ros_argv = parser.parse_known_args(argv)
-    from depth_unet_ros import node, node_core
+    from depth_unet_ros import node
+    from depth_unet_ros.inference import load_estimator
 
     def factory(path: str, backend: str, threads: int) -> Any:
-        return _SlowEstimator(node_core.load_node_estimator(path, backend, threads), args.delay_ms / 1e3)
+        return _SlowEstimator(load_estimator(path, backend, threads), args.delay_ms / 1e3)
 
     return node.main(["slow_node", *ros_argv], estimator_factory=factory)
 

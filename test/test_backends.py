@@ -13,7 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from depth_unet_ros.errors import ImageFormatError, ModelLoadError  # noqa: E402
-from depth_unet_ros.inference import DepthEstimator, choose_backend, load_estimator  # noqa: E402
+from depth_unet_ros.inference import (DepthEstimator, backend_options, choose_backend,  # noqa: E402
+                                      load_estimator, resolve_model_path)
+from depth_unet_ros.node_core import MODEL_FIX_HINT  # noqa: E402
 from depth_unet_ros.model_metadata import ModelMetadata  # noqa: E402
 from training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint  # noqa: E402
 from training.export import export_onnx  # noqa: E402
@@ -247,3 +249,34 @@ def test_depth_to_mm_marks_invalid_as_zero():
 
     mm = depth_to_mm(np.array([[np.nan, np.inf, -1.0, 1.2344, 70.0]], np.float32))
     assert mm.tolist() == [[0, 0, 0, 1234, 65535]]
+
+
+def test_empty_model_path_means_the_bundled_model():
+    """"" (the node's model_path default, the commands' absent --model) resolves to the package's
+    models/default.onnx, and loading it needs no path at all; ~ is expanded."""
+    assert resolve_model_path("").parts[-3:] == ("depth_unet_ros", "models", "default.onnx")
+    assert not str(resolve_model_path("~/m.onnx")).startswith("~")
+    with load_estimator() as estimator:
+        assert estimator.backend.name == "onnxruntime"
+
+
+def test_num_threads_maps_to_each_backends_own_option():
+    """0 keeps the backend default; otherwise ONNX Runtime and torch get their own keyword."""
+    assert backend_options("onnxruntime", 0) == {}
+    assert backend_options("onnxruntime", 2) == {"intra_op_num_threads": 2}
+    assert backend_options("torch", 3) == {"num_threads": 3}
+    assert backend_options("tensorrt", 3) == {}
+
+
+@pytest.mark.parametrize("content", [None, b"this is not an onnx model"])
+def test_missing_or_corrupt_model_error_says_how_to_fix_it(tmp_path, content):
+    """With the node's hint, ModelLoadError names the file, the parameter, the launch argument
+    and depth-unet export."""
+    path = tmp_path / "model.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelLoadError) as info:
+        load_estimator(str(path), "onnxruntime", 1, fix_hint=MODEL_FIX_HINT)
+    message = str(info.value)
+    assert "model_path" in message and "model:=" in message and "depth-unet export" in message
+    assert str(path) in message

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from depth_unet_ros.cpu_cores import allowed_cpus, physical_cores
-from depth_unet_ros.node_core import bundled_model_path
+from depth_unet_ros.inference import bundled_model_path
 
 
 def _fake_sysfs(root: Path, topology: dict[int, tuple[int, int]]) -> Path:

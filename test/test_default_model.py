@@ -13,9 +13,8 @@ import pytest
 
 from depth_unet_ros.datasets.base import NYU_INTRINSICS
 from depth_unet_ros.evaluation.offline import evaluate_dataset
-from depth_unet_ros.inference import load_estimator
+from depth_unet_ros.inference import bundled_model_path, load_estimator
 from depth_unet_ros.model_metadata import read_onnx_metadata
-from depth_unet_ros.node_core import bundled_model_path
 
 MODEL = Path(bundled_model_path())
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 from depth_unet_ros import node_core
 from depth_unet_ros.datasets.base import Intrinsics
-from depth_unet_ros.errors import ConfigError, ModelLoadError
+from depth_unet_ros.errors import ConfigError
 from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
                                       QosChoice)
 
@@ -210,33 +210,6 @@ def test_finalize_depth_writes_into_the_given_buffer():
     buffer = np.full((2, 2), -1.0, np.dtype("<f4"))
     assert node_core.finalize_depth(depth, 1.0, 0.1, 10.0, out=buffer) is buffer
     np.testing.assert_array_equal(buffer, [[np.nan, 0.5], [2.0, np.nan]])
-
-
-def test_empty_model_path_means_the_bundled_model():
-    """model_path "" resolves to depth_unet_ros/models/default.onnx; ~ is expanded."""
-    assert node_core.resolve_model_path("").endswith("depth_unet_ros/models/default.onnx")
-    assert not node_core.resolve_model_path("~/m.onnx").startswith("~")
-
-
-def test_num_threads_maps_to_each_backends_own_option():
-    """0 keeps the backend default; otherwise ONNX Runtime and torch get their own keyword."""
-    assert node_core.backend_options("onnxruntime", 0) == {}
-    assert node_core.backend_options("onnxruntime", 2) == {"intra_op_num_threads": 2}
-    assert node_core.backend_options("torch", 3) == {"num_threads": 3}
-    assert node_core.backend_options("tensorrt", 3) == {}
-
-
-@pytest.mark.parametrize("content", [None, b"this is not an onnx model"])
-def test_missing_or_corrupt_model_error_says_how_to_fix_it(tmp_path, content):
-    """ModelLoadError names the parameter, the launch argument and depth-unet export."""
-    path = tmp_path / "model.onnx"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(ModelLoadError) as info:
-        node_core.load_node_estimator(str(path), "onnxruntime", 1)
-    message = str(info.value)
-    assert "model_path" in message and "model:=" in message and "depth-unet export" in message
-    assert str(path) in message
 
 
 def test_recent_keys_pass_each_message_once_while_two_subscriptions_overlap():

@@ -22,7 +22,8 @@ import pytest
 
 from depth_unet_ros.datasets.base import Intrinsics
 from depth_unet_ros.image_conversion import image_msg_to_array
-from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, finalize_depth, load_node_estimator
+from depth_unet_ros.inference import load_estimator
+from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, finalize_depth
 from depth_unet_ros.preprocessing import to_rgb
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
@@ -64,7 +65,7 @@ def probe(context, node):
 @pytest.fixture(scope="module")
 def offline(tiny_onnx_model):
     """The same model run in this process: what the node must publish, bit for bit (~1e-4)."""
-    estimator = load_node_estimator(str(tiny_onnx_model), "onnxruntime", 1)
+    estimator = load_estimator(str(tiny_onnx_model), "onnxruntime", 1)
     meta = estimator.metadata
 
     def predict(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -464,7 +465,7 @@ def test_focal_scaling_doubles_live_depth_for_a_camera_with_twice_the_training_f
     """focal_scaling:=true and a camera_info whose fx (at the network width) is 2x the model's
     focal_px: the published depth is 2x the offline depth, and NaN where that leaves the
     (equally scaled) model range."""
-    meta = load_node_estimator(str(tiny_onnx_model), "onnxruntime", 1).metadata
+    meta = load_estimator(str(tiny_onnx_model), "onnxruntime", 1).metadata
     info = make_camera_info(W, H, 0, fx=2.0 * meta.focal_px * W / meta.input_width)
     command = node_executable() + ros_args(tiny_onnx_model, "/focalcam/image_raw", "/focalcam/camera_info",
                                            namespace="focal", params=["focal_scaling:=true"])

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from depth_unet_ros.cpu_cores import physical_cores
-from depth_unet_ros.errors import ModelLoadError
+from depth_unet_ros.errors import BackendClosedError, ModelLoadError
 from depth_unet_ros.model_metadata import EXPORT_FIX, ModelMetadata
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ class OnnxRuntimeBackend:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, H, W, 3) uint8 -> depth (N, 1, H, W) m, features (N, C, H/4, W/4), float32."""
+        if self.session is None:
+            raise BackendClosedError(f"the ONNX Runtime session of {self.path} was closed; load "
+                                     "the model again (load_estimator) to infer")
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
         step = self.max_batch or len(batch)
         names = [self.metadata.depth_output, self.metadata.features_output]
@@ -97,6 +100,11 @@ class OnnxRuntimeBackend:
         if len(depths) == 1:
             return depths[0], features[0]
         return np.concatenate(depths), np.concatenate(features)
+
+    def close(self) -> None:
+        """Drop the session: ONNX Runtime frees its memory arena (and a CUDA or TensorRT
+        provider's device memory) with it. Safe to call twice."""
+        self.session = None
 
     def describe(self) -> dict[str, Any]:
         """What diagnostics report about this backend."""

@@ -19,7 +19,7 @@ import numpy as np
 from depth_unet_ros.backends.cuda import check_cuda, import_cudart
 from depth_unet_ros.backends.engine_cache import (PRECISIONS, REBUILD_FIX, EngineCache, EngineKey,
                                                   RuntimeFingerprint, check_engine_file, file_sha256)
-from depth_unet_ros.errors import ConfigError, ModelLoadError
+from depth_unet_ros.errors import BackendClosedError, ConfigError, ModelLoadError
 from depth_unet_ros.model_metadata import ModelMetadata, read_onnx_metadata
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,9 @@ class TensorRTBackend:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, H, W, 3) uint8 -> depth (N, 1, H, W) m, features (N, C, H/4, W/4), float32."""
+        if self._runner is None:
+            raise BackendClosedError(f"the TensorRT engine of {self.path} was closed; load the "
+                                     "model again (load_estimator) to infer")
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
         step = self._runner.max_batch
         parts = [self._runner.run(batch[i:i + step]) for i in range(0, len(batch), step)]
@@ -214,7 +217,11 @@ class TensorRTBackend:
         return tuple(np.concatenate([p[name] for p in parts]) for name in names)
 
     def close(self) -> None:
-        self._runner.close()
+        """Free the engine, its execution context and every buffer (device memory); safe to
+        call twice. ``infer`` then raises BackendClosedError instead of touching freed memory."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
 
     def describe(self) -> dict[str, Any]:
         """What diagnostics report about this backend."""
@@ -279,7 +286,8 @@ class _EngineRunner:
                 for name, shape in shapes.items()}
 
     def close(self) -> None:
-        """Free device and pinned memory and the stream; safe to call twice."""
+        """Free device and pinned memory, the stream, then the execution context (its
+        activation memory) and the engine (its weights), in that order; safe to call twice."""
         cudart = import_cudart()
         for ptr in self._device.values():
             cudart.cudaFree(ptr)
@@ -289,3 +297,6 @@ class _EngineRunner:
             cudart.cudaStreamDestroy(self.stream)
         self._device, self._pinned, self.stream = {}, [], None
         self._host = {}
+        self.context = None  # before the engine it was created from
+        self.engine = None
+        self._runtime = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from depth_unet_ros.errors import ModelLoadError
+from depth_unet_ros.errors import BackendClosedError, ModelLoadError
 from depth_unet_ros.model_metadata import ModelMetadata
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,22 @@ class TorchBackend:
         """(N, H, W, 3) uint8 -> depth (N, 1, H, W) m, features (N, C, H/4, W/4), float32."""
         import torch
 
+        if self.model is None:
+            raise BackendClosedError(f"the torch model of {self.path} was closed; load the "
+                                     "model again (load_estimator) to infer")
         with torch.inference_mode():
             image = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.uint8)).to(self.device)
             depth, features = self.model(image)  # (N, 1, H, W), (N, C, H/4, W/4)
             return (depth.float().cpu().numpy(), features.float().cpu().numpy())
+
+    def close(self) -> None:
+        """Drop the model; on a GPU also hand torch's cached blocks back to the driver, so the
+        memory shows as free. Safe to call twice."""
+        import torch
+
+        self.model = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def describe(self) -> dict[str, Any]:
         """What diagnostics report about this backend."""

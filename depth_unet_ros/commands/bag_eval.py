@@ -135,11 +135,11 @@ def check_outputs(out: Path, json_path: Path | None, overwrite: bool) -> None:
 
 def model_path(model: str | None, attach: bool) -> str | None:
     """The model file (checked to exist), or None when attaching (the running node has one)."""
-    from depth_unet_ros.node_core import bundled_model_path
+    from depth_unet_ros.inference import resolve_model_path
 
     if attach:
         return model
-    path = Path(model).expanduser() if model else Path(bundled_model_path())
+    path = resolve_model_path(model)
     if not path.is_file():
         what = f"--model {path}" if model else f"the bundled model {path}"
         raise ModelLoadError(f"{what} does not exist; pass --model model.onnx, or make one with "

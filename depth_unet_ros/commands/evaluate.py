@@ -54,9 +54,8 @@ def run(args: argparse.Namespace) -> int:
     # Heavy or not-yet-needed modules load here, so `depth-unet --help` stays fast.
     from depth_unet_ros.datasets import open_dataset
     from depth_unet_ros.evaluation.offline import evaluate_dataset
-    from depth_unet_ros.inference import load_estimator
     from depth_unet_ros.evaluation.metrics import format_metric_table
-    from depth_unet_ros.node_core import resolve_model_path
+    from depth_unet_ros.inference import load_estimator, resolve_model_path
 
     json_path = Path(args.json) if args.json else None
     if json_path is not None and json_path.exists() and not args.overwrite:
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.data, splits=args.splits, split=split, depth=args.depth)
     estimator = None
     try:
-        estimator = load_estimator(resolve_model_path(args.model), backend=args.backend)
+        estimator = load_estimator(args.model or "", backend=args.backend)
         result = evaluate_dataset(estimator, dataset, flip_tta=args.flip_tta,
                                   progress=not args.no_progress, save_images_dir=args.images,
                                   max_images_saved=args.max_images, limit=args.limit)
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             if callable(close):
                 close()
 
-    row_name = Path(resolve_model_path(args.model)).name + (" +flip" if args.flip_tta else "")
+    row_name = resolve_model_path(args.model).name + (" +flip" if args.flip_tta else "")
     print(f"{result.num_images} images from {args.data} (split {split}, {args.depth} depth)")
     if result.skipped:
         print(f"skipped {len(result.skipped)} frames without valid ground truth")

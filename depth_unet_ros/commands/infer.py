@@ -60,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from depth_unet_ros.inference import load_estimator
-    from depth_unet_ros.node_core import resolve_model_path
 
     missing = [str(p) for p in args.images if not p.is_file()]
     if missing:
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if duplicates:
         raise ImageFormatError(f"several images share the name(s) {', '.join(duplicates)}; their "
                                "outputs would overwrite each other, run them into separate --out folders")
-    with load_estimator(resolve_model_path(args.model), backend=args.backend) as estimator:
+    with load_estimator(args.model or "", backend=args.backend) as estimator:
         for path in tqdm(args.images, desc="depth", unit="img"):
             prediction = estimator.predict(read_rgb(path), output_size=args.output_size)
             write_outputs(args.out, path.stem, prediction.depth_m)

@@ -157,9 +157,29 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     return "onnxruntime"
 
 
+def bundled_model_path() -> Path:
+    """The model shipped inside the package (what ``model_path: ""`` means)."""
+    from importlib.resources import files
+
+    return Path(str(files("depth_unet_ros") / "models" / "default.onnx"))
+
+
+def resolve_model_path(model_path: str | os.PathLike = "") -> Path:
+    """A model path as users give it: "" (or None) is the bundled model, ``~`` is expanded."""
+    return Path(model_path).expanduser() if model_path else bundled_model_path()
+
+
+def backend_options(backend_name: str, num_threads: int) -> dict[str, Any]:
+    """Constructor options for a chosen backend; ``num_threads`` 0 leaves its default."""
+    if num_threads <= 0:
+        return {}
+    return {"onnxruntime": {"intra_op_num_threads": num_threads},
+            "torch": {"num_threads": num_threads}}.get(backend_name, {})
+
+
 def load_backend(path: str | os.PathLike, backend: str = "auto", **options: Any) -> DepthBackend:
-    """The backend object for a model file; ``options`` go to the backend's constructor
-    (e.g. ``intra_op_num_threads`` for ONNX Runtime, ``precision`` for TensorRT)."""
+    """The backend object for an existing model file, the backend chosen once (``choose_backend``);
+    ``options`` go to its constructor (``intra_op_num_threads``, ``precision``, ...)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelLoadError(f"model file {path} does not exist; pass the path of an exported .onnx "
@@ -169,9 +189,24 @@ def load_backend(path: str | os.PathLike, backend: str = "auto", **options: Any)
     name = choose_backend(path, backend)
     module_name, class_name = _BACKEND_CLASSES[name]
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(path, **options)
+    return cls(path, **{**backend_options(name, options.pop("num_threads", 0)), **options})
 
 
-def load_estimator(path: str | os.PathLike, backend: str = "auto", **options: Any) -> DepthEstimator:
-    """A DepthEstimator for a model file (.onnx, .engine/.plan, or a .pt/.pth checkpoint)."""
-    return DepthEstimator(load_backend(path, backend, **options))
+def load_estimator(model_path: str | os.PathLike = "", backend: str = "auto", num_threads: int = 0,
+                   *, fix_hint: str = "", **options: Any) -> DepthEstimator:
+    """The one way every tool and the node get a model: "" is the bundled model; the path is
+    resolved and the backend chosen once. ``num_threads`` 0 keeps the backend's default.
+
+    ``fix_hint`` names the caller's own setting (the node: its parameter and launch argument);
+    with it, a ModelLoadError says which model failed and how to point at another one.
+    """
+    try:
+        return DepthEstimator(load_backend(resolve_model_path(model_path), backend,
+                                           num_threads=num_threads, **options))
+    except ModelLoadError as exc:
+        if not fix_hint:
+            raise
+        what = "the bundled model" if not model_path else f"model {str(model_path)!r}"
+        export = "" if "depth-unet export" in str(exc) else (
+            ", or export a checkpoint with `depth-unet export CHECKPOINT --out model.onnx`")
+        raise ModelLoadError(f"cannot load {what}: {exc}. {fix_hint}{export}") from exc

@@ -1,0 +1,223 @@
+"""``vo_node``: the depth node's depth, features and camera_info in, REP 105 odometry out.
+
+Thin ROS wiring around ``odometry`` (pairing, message checks, frames, covariance, statistics)
+and the tracker. Subscription callbacks only file messages by stamp (``ExactPairing``); a whole
+set goes to a one-slot buffer that a worker thread tracks, so a slow tracker drops stale sets
+(counted in /diagnostics) instead of queueing them or blocking the executor. Publishes
+nav_msgs/Odometry on ``odom`` and, where tf2_msgs is installed, the same pose on /tf.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Sequence
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TransformStamped
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from depth_unet_ros.errors import DepthUnetError, ImageFormatError
+from depth_unet_ros.node_core import DIAGNOSTICS_QOS, LatestSlot
+from depth_unet_ros.odometry.covariance_chain import CovarianceChain
+from depth_unet_ros.odometry.exact_pairing import ExactPairing, PairedSet
+from depth_unet_ros.odometry.frame_inputs import frame_inputs, stamp_ns_of
+from depth_unet_ros.odometry.odom_frames import OdomState, OdomTrack
+from depth_unet_ros.odometry.tracker import FeatureTracker
+from depth_unet_ros.odometry.vo_settings import PARAMETERS, VoSettings
+from depth_unet_ros.odometry.vo_stats import VoStats
+from depth_unet_ros.parent_watch import stop_with_parent
+from depth_unet_ros.ros_shutdown import ExternalShutdownException, shutdown, sigint_ignored
+
+try:  # not on PyPI: a pip-only install has no tf2_msgs, and then no /tf
+    from tf2_msgs.msg import TFMessage
+except ImportError:
+    TFMessage = None
+
+WARN_THROTTLE_S = 5.0
+# The depth node's outputs (relative, so one namespace holds a camera's depth and odometry).
+INPUT_TOPICS = {"depth": "depth/image", "features": "depth/features", "camera_info": "depth/camera_info"}
+
+
+def _set_stamp(header: Any, stamp_ns: int) -> None:
+    header.stamp.sec, header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+
+
+class VoNode(Node):
+    """Visual odometry of one camera from its depth node's outputs."""
+
+    def __init__(self, **node_kwargs: Any):
+        super().__init__("vo_node", **node_kwargs)
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description,
+                                                                      read_only=True))
+        self._settings = settings = VoSettings.from_params(
+            {name: self.get_parameter(name).value for name in PARAMETERS})
+        self._tracker = FeatureTracker(settings.tracker)
+        self._track = OdomTrack()
+        self._chain = CovarianceChain(settings.covariance_scale)
+        self._last_stamp_ns: int | None = None
+        self._stats = VoStats()
+        self._pairing: ExactPairing[Any] = ExactPairing(tuple(INPUT_TOPICS), settings.max_pending_sets)
+        self._slot: LatestSlot[tuple[PairedSet[Any], float]] = LatestSlot()
+
+        in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
+                            reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.VOLATILE)
+        for key, topic in INPUT_TOPICS.items():
+            msg_type = CameraInfo if key == "camera_info" else Image
+            self.create_subscription(msg_type, topic, self._filer(key), in_qos)
+        self._odom_pub = self.create_publisher(Odometry, "odom", 10)
+        self._tf_pub = None
+        if settings.publish_tf and TFMessage is not None:
+            self._tf_pub = self.create_publisher(TFMessage, "/tf", 100)
+        elif settings.publish_tf:
+            self.get_logger().info("tf2_msgs is not installed: /tf is off (odometry is still "
+                                   "published on odom); install ROS 2's tf2_msgs to broadcast it")
+        if settings.diagnostics_period_s > 0:
+            diag = DIAGNOSTICS_QOS
+            self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(
+                depth=diag.depth, reliability=ReliabilityPolicy.RELIABLE))
+            self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="vo_tracking", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"tracking {', '.join(self.resolve_topic_name(t) for t in INPUT_TOPICS.values())} -> "
+            f"{self._odom_pub.topic_name} in frame {settings.odom_frame!r}"
+            f"{', and /tf' if self._tf_pub is not None else ''}")
+
+    # --- callbacks (executor thread): filing only ---------------------------------------------
+    def _filer(self, key: str) -> Any:
+        def callback(msg: Any) -> None:
+            whole = self._pairing.add(key, stamp_ns_of(msg.header), msg)
+            if whole is not None:
+                self._stats.count("paired")
+                if self._slot.put((whole, time.monotonic())):
+                    self._stats.count("busy_dropped")
+        return callback
+
+    # --- worker thread ------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item = self._slot.take()
+            if item is None:
+                return
+            whole, completed_s = item
+            try:
+                self._process(whole, completed_s)
+            except ImageFormatError as exc:
+                self._stats.count("malformed")
+                self.get_logger().warning(
+                    f"dropping the frame stamped {whole.stamp_ns} ns: {exc} "
+                    f"({self._stats.totals['malformed']} malformed so far)",
+                    throttle_duration_sec=WARN_THROTTLE_S)
+            except Exception as exc:  # keep serving; a shut-down context ends the loop
+                if self._slot.closed or not self.context.ok():
+                    return
+                self.get_logger().error(f"tracking failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _process(self, whole: PairedSet[Any], completed_s: float) -> None:
+        msgs = whole.messages
+        inputs = frame_inputs(msgs["depth"], msgs["features"], msgs["camera_info"])
+        if self._last_stamp_ns is not None and inputs.stamp_ns <= self._last_stamp_ns:
+            self._restart("time went back (a bag played again?)")
+        first = self._last_stamp_ns is None
+        start_s = time.monotonic()
+        result = self._tracker.track(inputs.stamp_ns, inputs.depth_m, inputs.features, inputs.k)
+        track_ms = (time.monotonic() - start_s) * 1e3
+        self._last_stamp_ns = inputs.stamp_ns
+        covariance = self._chain.update(result.world_from_camera, result.covariance,
+                                        result.keyframe, first=first)
+        if result.keyframe:
+            self._stats.count("keyframes")
+        if not result.ok:
+            self._stats.count("failed")
+            self.get_logger().warning(
+                f"tracking lost at {inputs.stamp_ns} ns (residual {result.residual:.3f}); no "
+                "odometry for this frame, and its covariance is unknown from now on",
+                throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        state = self._track.update(inputs.stamp_ns, result.world_from_camera, covariance)
+        self._publish(state, self._settings.child_frame or inputs.frame_id)
+        self._stats.count("tracked")
+        self._stats.record((time.monotonic() - completed_s) * 1e3, track_ms)
+
+    def _restart(self, why: str) -> None:
+        self._tracker.reset()
+        self._track.reset()
+        self._chain.reset()
+        self._last_stamp_ns = None
+        self._stats.count("restarts")
+        self.get_logger().info(f"{why}: odometry restarts at the next frame")
+
+    def _publish(self, state: OdomState, child_frame: str) -> None:
+        header = Header(frame_id=self._settings.odom_frame)
+        _set_stamp(header, state.stamp_ns)
+        x, y, z = (float(v) for v in state.position_m)
+        qx, qy, qz, qw = (float(v) for v in state.quaternion_xyzw)
+        odom = Odometry(header=header, child_frame_id=child_frame)
+        pose = odom.pose.pose
+        pose.position.x, pose.position.y, pose.position.z = x, y, z
+        pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = qx, qy, qz, qw
+        odom.pose.covariance = list(state.pose_covariance)
+        twist = odom.twist.twist
+        twist.linear.x, twist.linear.y, twist.linear.z = (float(v) for v in state.linear_mps)
+        twist.angular.x, twist.angular.y, twist.angular.z = (float(v) for v in state.angular_radps)
+        odom.twist.covariance = list(state.twist_covariance)
+        self._odom_pub.publish(odom)
+        if self._tf_pub is not None:
+            transform = TransformStamped(header=header, child_frame_id=child_frame)
+            t = transform.transform
+            t.translation.x, t.translation.y, t.translation.z = x, y, z
+            t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w = qx, qy, qz, qw
+            self._tf_pub.publish(TFMessage(transforms=[transform]))
+
+    def _publish_diagnostics(self) -> None:
+        level, message, values = self._stats.diagnostics(self._pairing.counts)
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: odometry",
+                                  message=message, hardware_id="depth_unet_ros")
+        status.level = DiagnosticStatus.OK if level == 0 else DiagnosticStatus.WARN
+        status.values = [KeyValue(key=k, value=v) for k, v in values]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def close(self) -> None:
+        """Stop the worker (before destroy_node)."""
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Run the node until shut down; 1 when it cannot start (bad parameters)."""
+    rclpy.init(args=args)
+    stop_with_parent()  # started by one of our tools: its death SIGINTs us
+    node = None
+    try:
+        node = VoNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (DepthUnetError, ParameterException) as exc:
+        rclpy.logging.get_logger("vo_node").error(f"cannot start: {exc}")
+        return 1
+    finally:
+        with sigint_ignored():
+            if node is not None:
+                node.close()
+                node.destroy_node()
+            shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -102,10 +102,29 @@ def node_launch(values: Mapping[str, str]) -> NodeLaunch:
         environment=environment)
 
 
-def exit_error(returncode: int | None, shutting_down: bool) -> str | None:
-    """Why the launch must fail when depth_node exited with ``returncode``; None when the exit
+def vo_launch(values: Mapping[str, str], vo_params_file: str) -> NodeLaunch | None:
+    """How the launch file starts vo_node beside depth_node (``vo:=true``), else None.
+
+    Same namespace and use_sim_time as depth_node, and no remappings: vo_node subscribes
+    depth/image, depth/features and depth/camera_info, relative names that resolve to the
+    depth node's outputs in that namespace. Its parameters come from ``vo_params_file``.
+    """
+    if not parse_bool("vo", values.get("vo", "false")):
+        return None
+    if not Path(vo_params_file).is_file():
+        raise LaunchArgumentError(
+            f"vo:=true needs vo_node's parameters, but {vo_params_file!r} is not a file; "
+            "install the package (its config/vo.yaml) or leave vo out")
+    return NodeLaunch(
+        namespace=values.get("namespace", ""), params_file=vo_params_file,
+        overrides={"use_sim_time": parse_bool("use_sim_time", values.get("use_sim_time", "false"))},
+        remappings=[])
+
+
+def exit_error(returncode: int | None, shutting_down: bool, node: str = "depth_node") -> str | None:
+    """Why the launch must fail when ``node`` exited with ``returncode``; None when the exit
     is normal (0, or any end while launch itself is shutting down, e.g. after Ctrl-C)."""
     if shutting_down or returncode in (0, None):
         return None
-    return (f"depth_node exited with code {returncode} (see its 'cannot start' error above); "
+    return (f"{node} exited with code {returncode} (see its 'cannot start' error above); "
             "ros2 launch ends with an error so that scripts can tell")

@@ -8,7 +8,9 @@ single place for defaults. The image topic defaults to camera/image_raw inside t
 (/camera/image_raw in the root one), and camera_info to the topic beside the image topic, so
 ``namespace:=cam1`` or ``image_topic:=/cam1/color/image_raw`` alone gives a self-consistent
 camera. A bad argument, or a depth_node that exits with an error, ends the launch non-zero;
-the checks live in depth_unet_ros.launch_arguments, tested without launch.
+the checks live in depth_unet_ros.launch_arguments, tested without launch. ``vo:=true`` also
+starts vo_node (parameters from config/vo.yaml) in the same namespace, on this node's depth,
+features and camera_info; it publishes odometry on <namespace>/odom.
 
 Fast DDS: on stock settings the node gives its own participant a shipped profile (shared
 memory sized for VGA outputs), so consumers on their defaults get every output whole;
@@ -30,33 +32,33 @@ from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from depth_unet_ros.launch_arguments import DEFAULT_IMAGE_TOPIC, exit_error, node_launch
+from depth_unet_ros.launch_arguments import DEFAULT_IMAGE_TOPIC, exit_error, node_launch, vo_launch
 
 PACKAGE = "depth_unet_ros"
 NODE_ARGUMENTS = ("model", "backend", "image_topic", "camera_info_topic", "namespace",
-                  "params_file", "use_sim_time", "large_data_transport", "fastdds_profile")
+                  "params_file", "use_sim_time", "large_data_transport", "fastdds_profile", "vo")
 
 
-def _default_params_file() -> str:
-    """The installed config/depth.yaml, or the source tree's when the package is not installed."""
+def _default_params_file(name: str = "depth.yaml") -> str:
+    """The installed config/<name>, or the source tree's when the package is not installed."""
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return str(Path(get_package_share_directory(PACKAGE)) / "config" / "depth.yaml")
+        return str(Path(get_package_share_directory(PACKAGE)) / "config" / name)
     except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
-        return str(Path(__file__).resolve().parents[1] / "config" / "depth.yaml")
+        return str(Path(__file__).resolve().parents[1] / "config" / name)
 
 
-def _fail_on_error_exit(event, context):
+def _fail_on_error_exit(event, context, node="depth_node"):
     """Raising here is how launch learns of an error: it shuts down and `ros2 launch` exits 1."""
-    error = exit_error(event.returncode, context.is_shutdown)
+    error = exit_error(event.returncode, context.is_shutdown, node)
     if error:
         raise RuntimeError(error)
 
 
 def _depth_node(context, *args, **kwargs):
-    start = node_launch({name: LaunchConfiguration(name).perform(context)
-                         for name in NODE_ARGUMENTS})  # LaunchArgumentError: ends the launch
+    values = {name: LaunchConfiguration(name).perform(context) for name in NODE_ARGUMENTS}
+    start = node_launch(values)  # LaunchArgumentError: ends the launch
     node = Node(
         package=PACKAGE,
         executable="depth_node",
@@ -68,8 +70,17 @@ def _depth_node(context, *args, **kwargs):
         output="screen",
         emulate_tty=True,
     )
-    return [node, RegisterEventHandler(OnProcessExit(target_action=node,
-                                                     on_exit=_fail_on_error_exit))]
+    actions = [node, RegisterEventHandler(OnProcessExit(target_action=node,
+                                                        on_exit=_fail_on_error_exit))]
+    vo = vo_launch(values, _default_params_file("vo.yaml"))
+    if vo is not None:  # vo:=true: the pose node on this depth node's outputs, same namespace
+        vo_node = Node(package=PACKAGE, executable="vo_node", name="vo_node",
+                       namespace=vo.namespace, parameters=[vo.params_file, vo.overrides],
+                       remappings=vo.remappings, output="screen", emulate_tty=True)
+        actions += [vo_node, RegisterEventHandler(OnProcessExit(
+            target_action=vo_node,
+            on_exit=lambda event, context: _fail_on_error_exit(event, context, "vo_node")))]
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -105,5 +116,9 @@ def generate_launch_description() -> LaunchDescription:
                                           "transports, shared-memory segment sized for VGA "
                                           "outputs, so stock consumers get every output whole "
                                           "and fast); 'none': Fast DDS's defaults; or a file"),
+        DeclareLaunchArgument("vo", default_value="false",
+                              description="true | false. true: also start vo_node (config/vo.yaml) "
+                                          "in the same namespace: odometry on <namespace>/odom "
+                                          "from this node's depth, features and camera_info"),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_depth_node)])

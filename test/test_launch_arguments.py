@@ -143,3 +143,34 @@ def test_the_shipped_profile_keeps_fastdds_default_transports_with_a_larger_segm
     assert participant.find(".//d:useBuiltinTransports", ns).text == "false"
     used = {t.text for t in participant.iterfind(".//d:userTransports/d:transport_id", ns)}
     assert used == set(kinds)
+
+
+def test_vo_is_off_by_default_and_refuses_a_non_boolean(params_file):
+    """Without vo:=true there is no vo_node; vo:=yes is an error naming the argument."""
+    from depth_unet_ros.launch_arguments import vo_launch
+
+    assert vo_launch({"params_file": params_file}, params_file) is None
+    assert vo_launch({"vo": "false"}, params_file) is None
+    with pytest.raises(LaunchArgumentError, match="vo:="):
+        vo_launch({"vo": "yes"}, params_file)
+
+
+def test_vo_node_shares_the_depth_nodes_namespace_and_sim_time(params_file, tmp_path):
+    """vo:=true with namespace:=cam1: vo_node in cam1 with its own params file and use_sim_time,
+    and no remappings, so its relative inputs are cam1's depth node outputs."""
+    from depth_unet_ros.launch_arguments import vo_launch
+
+    vo_params = tmp_path / "vo.yaml"
+    vo_params.write_text("{}\n")
+    values = {"params_file": params_file, "namespace": "cam1", "vo": "true", "use_sim_time": "true"}
+    vo = vo_launch(values, str(vo_params))
+    assert vo.namespace == node_launch(values).namespace == "cam1"
+    assert vo.params_file == str(vo_params) and vo.overrides == {"use_sim_time": True}
+    assert vo.remappings == []
+    with pytest.raises(LaunchArgumentError, match="vo.yaml"):
+        vo_launch(values, str(tmp_path / "missing" / "vo.yaml"))
+
+
+def test_an_error_exit_names_the_node_that_exited():
+    assert "vo_node exited with code 1" in exit_error(1, False, "vo_node")
+    assert exit_error(1, True, "vo_node") is None

@@ -15,10 +15,10 @@ from depth_unet_ros.launch_arguments import node_launch
 from depth_unet_ros.streaming_eval.node_process import node_command
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "depth.launch.py"
-# DESIGN.md's arguments (managed and vo come with their issues), plus fastdds_profile: the
+# DESIGN.md's arguments (managed comes with its issue), plus fastdds_profile: the
 # node's own participant settings for stock graphs (README, Performance).
 DESIGN_ARGUMENTS = {"model", "backend", "image_topic", "camera_info_topic", "namespace",
-                    "params_file", "use_sim_time", "large_data_transport", "fastdds_profile"}
+                    "params_file", "use_sim_time", "large_data_transport", "fastdds_profile", "vo"}
 
 
 def _calls(name: str) -> list[ast.Call]:
@@ -48,6 +48,7 @@ def test_launch_file_declares_designs_arguments_with_their_defaults():
     assert declared["camera_info_topic"] == ""
     assert declared["large_data_transport"] == "false"
     assert declared["use_sim_time"] == "false"
+    assert declared["vo"] == "false"
 
 
 def test_launch_file_passes_every_argument_to_node_launch():
@@ -114,3 +115,40 @@ def test_a_bad_argument_or_a_node_that_cannot_start_ends_the_launch_with_an_erro
     makes the launch end by itself with a non-zero code."""
     pytest.importorskip("launch_ros", reason="launch_ros not installed (a ROS 2 install has it)")
     assert _run_launch(arguments) != 0
+
+
+@pytest.mark.ros
+def test_vo_true_starts_vo_node_beside_depth_node_in_its_namespace():
+    """vo:=true with namespace:=cam1: both executables start, and vo_node reports that it tracks
+    cam1's depth outputs into /cam1/odom; then the launch is shut down and ends cleanly."""
+    pytest.importorskip("launch_ros", reason="launch_ros not installed (a ROS 2 install has it)")
+    from launch import LaunchDescription, LaunchDescriptionSource, LaunchService
+    from launch.actions import (EmitEvent, IncludeLaunchDescription, RegisterEventHandler,
+                                TimerAction)
+    from launch.event_handlers import OnProcessIO, OnProcessStart
+    from launch.events import Shutdown
+
+    started, vo_lines = set(), []
+
+    def on_start(event, context):
+        started.add(event.action.node_executable)
+
+    def on_output(event):
+        text = event.text.decode(errors="replace")
+        if "vo_node" in event.action.node_executable and "tracking " in text:
+            vo_lines.append(text)
+            return EmitEvent(event=Shutdown(reason="vo_node is tracking"))
+        return None
+
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([
+        RegisterEventHandler(OnProcessStart(on_start=on_start)),
+        RegisterEventHandler(OnProcessIO(on_stdout=on_output, on_stderr=on_output)),
+        IncludeLaunchDescription(
+            LaunchDescriptionSource(_load_launch_module().generate_launch_description()),
+            launch_arguments=[("vo", "true"), ("namespace", "cam1")]),
+        TimerAction(period=60.0, actions=[EmitEvent(event=Shutdown(reason="timed out"))]),
+    ]))
+    assert service.run() == 0
+    assert {"depth_node", "vo_node"} <= {Path(e).name for e in started}, started
+    assert vo_lines and "/cam1/depth/image" in vo_lines[0] and "/cam1/odom" in vo_lines[0], vo_lines

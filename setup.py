@@ -46,7 +46,6 @@ setup(
             "ros-std-msgs",
             "ros-diagnostic-msgs",
             "ros-geometry-msgs",
-            "ros-nav-msgs",
         ],
         "dev": ["pytest>=7", "pytest-timeout>=2", "colcon-common-extensions", "catkin-pkg"],
     },
@@ -59,7 +58,6 @@ setup(
         "console_scripts": [
             "depth_node = depth_unet_ros.node:main",
             "depth_lifecycle_node = depth_unet_ros.lifecycle_node:main",
-            "vo_node = depth_unet_ros.vo_node:main",
             "depth-unet = depth_unet_ros.cli:main",
         ],
     },

@@ -1,9 +1,11 @@
 """``depth_node``: camera images in, metric depth, scaled camera_info and decoder features out.
 
-Thin ROS wiring around ``node_core`` (logic), ``image_conversion`` (messages <-> numpy) and
-``inference`` (the model). The subscription callback only parks the newest frame in a one-slot
-buffer; a worker thread runs inference on it, so a slow model drops stale frames (counted in
-/diagnostics) instead of queueing them. The only module of the package that imports rclpy.
+Thin ROS wiring around ``node_core`` (logic), ``node_parameters`` (the parameter table),
+``image_conversion`` (messages <-> numpy) and ``inference`` (the model). The subscription
+callback only parks the newest frame in a one-slot buffer; a worker thread runs inference on
+it, so a slow model drops stale frames (counted in /diagnostics) instead of queueing them.
+``DepthServing`` holds all of that; ``DepthNode`` here and the managed node in
+``lifecycle_node`` only decide when each step runs.
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import ParameterException
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.exceptions import InvalidParameterValueException, ParameterException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -35,6 +38,7 @@ from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_enco
 from depth_unet_ros.inference import load_estimator, resolve_model_path
 from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
                                       QosChoice)
+from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
 
@@ -51,33 +55,22 @@ WARN_THROTTLE_S = 5.0
 # that first frame waits this long for it, once, so its answer is whole.
 FIRST_CAMERA_INFO_WAIT_S = 1.0
 
-# name -> (default, description, read_only); the YAML in config/depth.yaml mirrors this table.
-PARAMETERS: dict[str, tuple[Any, str, bool]] = {
-    "model_path": ("", "ONNX model (.onnx), TensorRT engine (.engine/.plan) or checkpoint (.pt); "
-                       "empty = the model bundled with the package (models/default.onnx)", True),
-    "backend": ("auto", "one of: auto, onnxruntime, tensorrt, torch (auto: TensorRT when it and a "
-                        "CUDA GPU are present, else ONNX Runtime)", True),
-    "num_threads": (0, "CPU threads for inference; 0 = the backend's default (ONNX Runtime: one "
-                       "per physical core, not pinned to cores)", True),
-    "qos_reliability": ("auto", "input QoS, one of: auto, best_effort, reliable; auto starts "
-                                "best-effort (hears any camera) and re-subscribes reliable while "
-                                "every publisher of the input is reliable", True),
-    "qos_depth": (1, "input history depth; 1 = newest frame only", True),
-    "output_size": ("input", "depth image size, one of: input (the camera's), network (the model's "
-                             "input size, cheaper); camera_info is scaled to match", False),
-    "min_depth_m": (0.0, "nearest published depth in metres, closer becomes NaN; 0 = the model's "
-                         "minimum (x the focal scale)", False),
-    "max_depth_m": (0.0, "farthest published depth in metres, farther becomes NaN; 0 = the model's "
-                         "maximum (x the focal scale)", False),
-    "publish_features": (True, "publish decoder features on depth/features (32FC<C>, HWC)", False),
-    "compressed_input": (False, "subscribe to image/compressed (sensor_msgs/CompressedImage, "
-                                "jpeg or png) instead of image", True),
-    "focal_scaling": (False, "when a camera_info has arrived, multiply depth by the camera's fx "
-                             "(scaled to the network input width) / the training focal length, so "
-                             "cameras with another field of view get metric depth", False),
-    "diagnostics_period_s": (1.0, "seconds between /diagnostics messages; <= 0 turns them off", True),
-    "frame_id_override": ("", "frame_id for the outputs; empty = the input image's", False),
-}
+NODE_NAME = "depth_node"
+
+
+def parameter_descriptor(spec: ParameterSpec, with_range: bool = True) -> ParameterDescriptor:
+    """The ROS descriptor of one node_parameters entry: description, read-only flag, numeric
+    range (checked by rclpy itself) and the choices as additional_constraints text."""
+    descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+                                     additional_constraints=spec.constraints_text())
+    if with_range and spec.range is not None:
+        low, high = spec.range
+        if isinstance(spec.default, float):
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(low), to_value=float(high), step=0.0)]
+        else:
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
+    return descriptor
 
 
 def _qos(choice: QosChoice) -> QoSProfile:
@@ -146,21 +139,63 @@ class _InputSubscription:
             self._retiring = None
             self._recent.clear()
 
+    def close(self) -> None:
+        """Unsubscribe (both subscriptions while a switch overlaps)."""
+        self._retire()
+        self._node.destroy_subscription(self._sub)
 
-class DepthNode(Node):
-    """Monocular depth for one camera; topics are relative so a namespace separates cameras."""
 
-    def __init__(self, estimator_factory: EstimatorFactory | None = None, **node_kwargs: Any):
-        super().__init__("depth_node", **node_kwargs)
-        for name, (default, description, read_only) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(
-                description=description, read_only=read_only))
-        self._settings = NodeSettings.from_params(
+class DepthServing:
+    """What depth_node does, mixed into an rclpy ``Node`` (``DepthNode``) or ``LifecycleNode``
+    (``lifecycle_node.DepthLifecycleNode``), which only decide when each step runs.
+
+    ``_read_settings`` declares and reads the parameters, ``_load_model`` loads the estimator,
+    ``_start_serving`` creates the inputs, worker and outputs, ``_stop_serving`` removes them and
+    ``_release_model`` frees the model. The callback only parks the newest frame in a one-slot
+    buffer; the worker thread runs inference on it.
+    """
+
+    _settings: NodeSettings | None = None
+    _estimator: Any = None
+    _serving = False
+    _parameters_watched = False
+
+    def _read_settings(self) -> NodeSettings:
+        """Declare node_parameters' table (once) and read it, validated (ConfigError).
+
+        rclpy refuses an override outside a range with its own words; the parameter is then
+        declared without the range, so that NodeSettings refuses it with the message the node
+        has always given (the allowed values, what 0 means)."""
+        refused: list[InvalidParameterValueException] = []
+        for spec in PARAMETERS.values():
+            if self.has_parameter(spec.name):
+                continue
+            try:
+                self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
+            except InvalidParameterValueException as exc:
+                refused.append(exc)
+                self.declare_parameter(spec.name, spec.default,
+                                       parameter_descriptor(spec, with_range=False))
+        settings = NodeSettings.from_params(
             {name: self.get_parameter(name).value for name in PARAMETERS})
+        if refused:  # the ranges and NodeSettings.validate disagree: still refuse
+            raise refused[0]
+        if not self._parameters_watched:  # after declaring: declaring calls these callbacks
+            self.add_on_set_parameters_callback(self._on_set_parameters)
+            self._parameters_watched = True
+        return settings
+
+    def _load_model(self, settings: NodeSettings,
+                    estimator_factory: EstimatorFactory | None = None) -> None:
+        """Load the estimator (ModelLoadError says what to do) and take ``settings``."""
         factory = estimator_factory or functools.partial(load_estimator, fix_hint=node_core.MODEL_FIX_HINT)
-        settings = self._settings
         self._estimator = factory(settings.model_path, settings.backend, settings.num_threads)
         self._model_path = str(resolve_model_path(settings.model_path))
+        self._settings = settings
+
+    def _start_serving(self) -> None:
+        """Inputs, outputs, timers and the inference worker, for the loaded model."""
+        settings = self._settings
         self._stats = NodeStats()
         self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
         self._camera_info: CameraInfo | None = None
@@ -172,6 +207,8 @@ class DepthNode(Node):
         self._depth_pub = self.create_publisher(Image, "depth/image", out_qos)
         self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self._features_pub = self.create_publisher(Image, "depth/features", out_qos)
+        self._publishers_made = [self._depth_pub, self._info_pub, self._features_pub]
+        self._timers_made = []
         in_qos = node_core.subscription_qos(settings)
         image_type, image_topic = ((CompressedImage, "image/compressed") if settings.compressed_input
                                    else (Image, "image"))
@@ -180,15 +217,18 @@ class DepthNode(Node):
                                            in_qos)]
         self._camera_info_topic = self._inputs[1].topic_name
         if settings.qos_reliability == "auto":
-            self.create_timer(node_core.QOS_CHECK_PERIOD_S, self._follow_publishers)
+            self._timers_made.append(
+                self.create_timer(node_core.QOS_CHECK_PERIOD_S, self._follow_publishers))
         if settings.diagnostics_period_s > 0:
             self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
                                                    _qos(node_core.DIAGNOSTICS_QOS))
-            self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+            self._publishers_made.append(self._diag_pub)
+            self._timers_made.append(
+                self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics))
 
         self._worker = threading.Thread(target=self._work, name="depth_inference", daemon=True)
         self._worker.start()
+        self._serving = True
         meta = self._estimator.metadata
         self.get_logger().info(
             f"model {self._model_path} on {self._estimator.backend.name}: input "
@@ -232,7 +272,9 @@ class DepthNode(Node):
     def _on_set_parameters(self, params: Sequence[Any]) -> SetParametersResult:
         changes = {p.name: p.value for p in params if p.name in node_core.RUNTIME_PARAMETERS}
         try:
-            self._settings = self._settings.updated(changes)
+            current = self._settings if self._settings is not None else NodeSettings.from_params(
+                {name: self.get_parameter(name).value for name in PARAMETERS})  # none loaded yet
+            self._settings = current.updated(changes)
         except (DepthUnetError, TypeError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
@@ -343,13 +385,43 @@ class DepthNode(Node):
         array.status = [status]
         self._diag_pub.publish(array)
 
-    def close(self) -> None:
-        """Stop the worker and release the model (before destroy_node)."""
+    def _stop_serving(self) -> None:
+        """Stop the worker, then remove the inputs, timers and outputs: nothing is published
+        after this returns."""
+        if not self._serving:
+            return
+        self._serving = False
         self._slot.close()
         self._worker.join(timeout=5.0)
-        close = getattr(self._estimator, "close", None)
+        for subscription in self._inputs:
+            subscription.close()
+        for timer in self._timers_made:
+            self.destroy_timer(timer)
+        for publisher in self._publishers_made:
+            self.destroy_publisher(publisher)
+
+    def _release_model(self) -> None:
+        """Free the estimator's session, engine or device memory (DepthEstimator.close)."""
+        estimator, self._estimator = self._estimator, None
+        close = getattr(estimator, "close", None)  # test doubles may have none
         if close is not None:
             close()
+
+    def close(self) -> None:
+        """Stop serving and release the model (before destroy_node); safe to call twice."""
+        self._stop_serving()
+        self._release_model()
+
+
+class DepthNode(DepthServing, Node):
+    """Monocular depth for one camera; topics are relative so a namespace separates cameras.
+
+    Starts serving as soon as it is constructed; a bad parameter or model raises from here."""
+
+    def __init__(self, estimator_factory: EstimatorFactory | None = None, **node_kwargs: Any):
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._load_model(self._read_settings(), estimator_factory)
+        self._start_serving()
 
 
 @contextlib.contextmanager
@@ -375,6 +447,12 @@ def _shutdown() -> None:
 
 def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
+    return run_node(lambda: DepthNode(estimator_factory=estimator_factory), args)
+
+
+def run_node(make_node: Callable[[], DepthServing], args: Sequence[str] | None = None) -> int:
+    """rclpy set up as depth_node needs it, ``make_node()`` spun until shut down, then closed;
+    1 when the node cannot start (bad model or parameters). Shared with the lifecycle node."""
     reuse_frame_buffers()  # before the first frame's buffers are allocated
     profile = node_profile()
     if profile:  # before rclpy.init, which creates the participant that reads it
@@ -390,7 +468,7 @@ def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory 
         rclpy.logging.get_logger("depth_node").error(transport_problem)
     node = None
     try:
-        node = DepthNode(estimator_factory=estimator_factory)
+        node = make_node()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -46,6 +46,7 @@ setup(
             "ros-std-msgs",
             "ros-diagnostic-msgs",
             "ros-geometry-msgs",
+            "ros-nav-msgs",
         ],
         "dev": ["pytest>=7", "pytest-timeout>=2", "colcon-common-extensions", "catkin-pkg"],
     },
@@ -58,6 +59,7 @@ setup(
         "console_scripts": [
             "depth_node = depth_unet_ros.node:main",
             "depth_lifecycle_node = depth_unet_ros.lifecycle_node:main",
+            "vo_node = depth_unet_ros.vo_node:main",
             "depth-unet = depth_unet_ros.cli:main",
         ],
     },

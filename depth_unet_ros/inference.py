@@ -17,6 +17,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from depth_unet_ros.backends import BACKEND_CHOICES
 from depth_unet_ros.errors import ModelLoadError
 from depth_unet_ros.model_metadata import ModelMetadata
 from depth_unet_ros.preprocessing import check_rgb_image, resize_depth, resize_image
@@ -24,7 +25,6 @@ from depth_unet_ros.preprocessing import check_rgb_image, resize_depth, resize_i
 log = logging.getLogger(__name__)
 
 OUTPUT_SIZES = ("network", "input")
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
 ONNX_SUFFIXES = (".onnx",)
 TORCH_SUFFIXES = (".pt", ".pth")
 ENGINE_SUFFIXES = (".engine", ".plan")
@@ -123,8 +123,8 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     ``auto`` takes TensorRT for ONNX when TensorRT and a GPU are present, else ONNX Runtime."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if backend not in BACKENDS:
-        raise ModelLoadError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend not in BACKEND_CHOICES:
+        raise ModelLoadError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}")
     if suffix in ONNX_SUFFIXES:
         allowed = ("onnxruntime", "tensorrt")
     elif suffix in TORCH_SUFFIXES:

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-BACKEND_CHOICES = ("auto", "onnxruntime", "tensorrt", "torch")
+from depth_unet_ros.backends import BACKEND_CHOICES
+
 RELIABILITY_CHOICES = ("auto", "best_effort", "reliable")
 OUTPUT_SIZE_CHOICES = ("input", "network")
 # Open upper ends: a ParameterDescriptor range needs both ends, and these refuse nothing the

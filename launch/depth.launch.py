@@ -32,6 +32,7 @@ from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from depth_unet_ros.backends import BACKEND_CHOICES
 from depth_unet_ros.launch_arguments import DEFAULT_IMAGE_TOPIC, exit_error, node_launch, vo_launch
 
 PACKAGE = "depth_unet_ros"
@@ -89,7 +90,7 @@ def generate_launch_description() -> LaunchDescription:
                               description="model file (.onnx, .engine, .pt); empty = params_file's "
                                           "model_path, else the bundled model"),
         DeclareLaunchArgument("backend", default_value="",
-                              description="auto | onnxruntime | tensorrt | torch; empty = params_file's"),
+                              description=f"{' | '.join(BACKEND_CHOICES)}; empty = params_file's"),
         DeclareLaunchArgument("image_topic", default_value=DEFAULT_IMAGE_TOPIC,
                               description="camera image topic (sensor_msgs/Image); relative names "
                                           "resolve in the namespace (/camera/image_raw in the root "

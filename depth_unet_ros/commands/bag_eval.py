@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping
 
+from depth_unet_ros.backends import BACKEND_CHOICES
 from depth_unet_ros.errors import ConfigError, ModelLoadError
 from depth_unet_ros.fastdds_transports import BuiltinTransports, environment_problem
 
@@ -67,7 +68,7 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser, default_out: str) 
                         help="model the node runs (.onnx, .engine, .pt); default: the bundled "
                              "depth_unet_ros/models/default.onnx; ignored with --no-node")
     parser.add_argument("--backend", default="auto",
-                        choices=("auto", "onnxruntime", "tensorrt", "torch"),
+                        choices=BACKEND_CHOICES,
                         help="the node's inference backend")
     parser.add_argument("--out", default=default_out,
                         help="folder for report.md, metrics.json, figures and the node's log")

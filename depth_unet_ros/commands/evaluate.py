@@ -9,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
+from depth_unet_ros.backends import BACKEND_CHOICES
 from depth_unet_ros.errors import ConfigError
 
-BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", default="dense", choices=("dense", "raw"),
                         help="NYU ground truth: in-painted 'dense' depths (the published tables) "
                              "or 'raw' Kinect depth with holes")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                         help="inference backend; auto chooses from the model file's type and the "
                              "libraries installed here")
     parser.add_argument("--flip-tta", action="store_true",

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from depth_unet_ros.errors import ImageFormatError
-from depth_unet_ros.inference import BACKENDS, OUTPUT_SIZES
+from depth_unet_ros.backends import BACKEND_CHOICES
+from depth_unet_ros.inference import OUTPUT_SIZES
 
 MM_PER_M = 1000.0
 MAX_MM = np.iinfo(np.uint16).max  # 65.5 m: anything farther saturates
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="",
                         help="model: .onnx, .engine, or a .pt checkpoint; default: the bundled model")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference backend")
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto", help="inference backend")
     parser.add_argument("--output-size", choices=OUTPUT_SIZES, default="input",
                         help="depth at each image's own size, or at the network's input size")
 

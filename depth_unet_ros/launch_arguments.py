@@ -19,6 +19,10 @@ DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 CAMERA_INFO_NAME = "camera_info"  # image_transport's rule: calibration beside the image topic
 LARGE_DATA = "LARGE_DATA"
 NO_PROFILE = "none"  # fastdds_profile:=none: Fast DDS's own defaults for the node
+# depth_node's executables: the plain node, and the managed one that managed:=true starts
+# (launch_ros's LifecycleNode action, which needs the lifecycle services from the start).
+NODE_EXECUTABLE = "depth_node"
+LIFECYCLE_EXECUTABLE = "depth_lifecycle_node"
 # The words launch's own IfCondition takes, so every boolean argument reads the same.
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -62,6 +66,12 @@ class NodeLaunch:
     overrides: dict[str, object]
     remappings: list[tuple[str, str]]
     environment: dict[str, str] = field(default_factory=dict)
+    managed: bool = False  # a lifecycle node: unconfigured until configured and activated
+
+
+def depth_executable(managed: bool) -> str:
+    """depth_node's executable: the managed (lifecycle) one for ``managed:=true``."""
+    return LIFECYCLE_EXECUTABLE if managed else NODE_EXECUTABLE
 
 
 def node_launch(values: Mapping[str, str]) -> NodeLaunch:
@@ -71,7 +81,8 @@ def node_launch(values: Mapping[str, str]) -> NodeLaunch:
     DEFAULT_IMAGE_TOPIC; an empty ``camera_info_topic`` lies beside the image topic, so a
     namespaced or remapped camera never gets another camera's calibration. An empty
     ``fastdds_profile`` leaves the node's own rule (``fastdds_transports.node_profile``);
-    NO_PROFILE or a file overrides it for the node alone.
+    NO_PROFILE or a file overrides it for the node alone. ``managed`` true starts the
+    lifecycle node (LIFECYCLE_EXECUTABLE) instead.
     """
     params_file = values.get("params_file", "")
     if not params_file or not Path(params_file).is_file():
@@ -99,7 +110,8 @@ def node_launch(values: Mapping[str, str]) -> NodeLaunch:
         namespace=values.get("namespace", ""), params_file=params_file, overrides=overrides,
         remappings=node_remappings(values.get("image_topic") or DEFAULT_IMAGE_TOPIC,
                                    values.get("camera_info_topic", "")),
-        environment=environment)
+        environment=environment,
+        managed=parse_bool("managed", values.get("managed", "false")))
 
 
 def vo_launch(values: Mapping[str, str], vo_params_file: str) -> NodeLaunch | None:

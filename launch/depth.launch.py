@@ -12,6 +12,14 @@ the checks live in depth_unet_ros.launch_arguments, tested without launch. ``vo:
 starts vo_node (parameters from config/vo.yaml) in the same namespace, on this node's depth,
 features and camera_info; it publishes odometry on <namespace>/odom.
 
+``managed:=true`` starts the managed variant instead (executable depth_lifecycle_node, through
+launch_ros's LifecycleNode action): same name, parameters and topics, but it waits
+unconfigured until ``ros2 lifecycle set /depth_node configure`` (parameters read, model
+loaded; a model that does not load fails this transition and the node waits on, so the launch
+does not end) and ``ros2 lifecycle set /depth_node activate`` (serving). ``deactivate`` stops
+its output, ``cleanup`` frees the model. A lifecycle manager, or launch's ChangeState events
+from an including launch file, can drive it instead (<namespace>/depth_node when namespaced).
+
 Fast DDS: on stock settings the node gives its own participant a shipped profile (shared
 memory sized for VGA outputs), so consumers on their defaults get every output whole;
 ``fastdds_profile`` overrides that (``none``, or a file). ``large_data_transport`` (default
@@ -32,12 +40,19 @@ from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+try:  # in launch_ros since Dashing; without it the managed node runs, just not as launch's
+    from launch_ros.actions import LifecycleNode
+except ImportError:  # pragma: no cover
+    LifecycleNode = Node
+
 from depth_unet_ros.backends import BACKEND_CHOICES
-from depth_unet_ros.launch_arguments import DEFAULT_IMAGE_TOPIC, exit_error, node_launch, vo_launch
+from depth_unet_ros.launch_arguments import (DEFAULT_IMAGE_TOPIC, depth_executable, exit_error,
+                                             node_launch, vo_launch)
 
 PACKAGE = "depth_unet_ros"
 NODE_ARGUMENTS = ("model", "backend", "image_topic", "camera_info_topic", "namespace",
-                  "params_file", "use_sim_time", "large_data_transport", "fastdds_profile", "vo")
+                  "params_file", "use_sim_time", "large_data_transport", "fastdds_profile", "vo",
+                  "managed")
 
 
 def _default_params_file(name: str = "depth.yaml") -> str:
@@ -60,9 +75,9 @@ def _fail_on_error_exit(event, context, node="depth_node"):
 def _depth_node(context, *args, **kwargs):
     values = {name: LaunchConfiguration(name).perform(context) for name in NODE_ARGUMENTS}
     start = node_launch(values)  # LaunchArgumentError: ends the launch
-    node = Node(
+    node = (LifecycleNode if start.managed else Node)(
         package=PACKAGE,
-        executable="depth_node",
+        executable=depth_executable(start.managed),
         name="depth_node",
         namespace=start.namespace,
         parameters=[start.params_file, start.overrides],
@@ -121,5 +136,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="true | false. true: also start vo_node (config/vo.yaml) "
                                           "in the same namespace: odometry on <namespace>/odom "
                                           "from this node's depth, features and camera_info"),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="true | false. true: depth_node as a lifecycle node "
+                                          "(depth_lifecycle_node), unconfigured until `ros2 "
+                                          "lifecycle set /depth_node configure`, then activate"),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_depth_node)])

@@ -174,3 +174,28 @@ def test_vo_node_shares_the_depth_nodes_namespace_and_sim_time(params_file, tmp_
 def test_an_error_exit_names_the_node_that_exited():
     assert "vo_node exited with code 1" in exit_error(1, False, "vo_node")
     assert exit_error(1, True, "vo_node") is None
+
+
+def test_managed_starts_the_lifecycle_executable_and_is_off_by_default(params_file):
+    """managed:=true picks depth_lifecycle_node; left out or false, the plain depth_node;
+    managed:=yes is an error naming the argument."""
+    from depth_unet_ros.launch_arguments import depth_executable
+
+    assert not node_launch({"params_file": params_file}).managed
+    assert node_launch({"params_file": params_file, "managed": "true"}).managed
+    assert (depth_executable(False), depth_executable(True)) == ("depth_node", "depth_lifecycle_node")
+    with pytest.raises(LaunchArgumentError, match="managed:="):
+        node_launch({"params_file": params_file, "managed": "yes"})
+
+
+def test_both_executables_are_console_scripts_of_the_package():
+    """The names the launch file starts are the ones setup.py installs (and colcon puts in
+    lib/depth_unet_ros), each pointing at its node module's main."""
+    from pathlib import Path
+
+    from depth_unet_ros.launch_arguments import LIFECYCLE_EXECUTABLE, NODE_EXECUTABLE
+
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    assert f'"{NODE_EXECUTABLE} = depth_unet_ros.node:main"' in setup
+    assert f'"{LIFECYCLE_EXECUTABLE} = depth_unet_ros.lifecycle_node:main"' in setup
+

@@ -15,10 +15,11 @@ from depth_unet_ros.launch_arguments import node_launch
 from depth_unet_ros.streaming_eval.node_process import node_command
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "depth.launch.py"
-# DESIGN.md's arguments (managed comes with its issue), plus fastdds_profile: the
-# node's own participant settings for stock graphs (README, Performance).
+# DESIGN.md's arguments, plus fastdds_profile: the node's own participant settings for stock
+# graphs (README, Performance).
 DESIGN_ARGUMENTS = {"model", "backend", "image_topic", "camera_info_topic", "namespace",
-                    "params_file", "use_sim_time", "large_data_transport", "fastdds_profile", "vo"}
+                    "params_file", "use_sim_time", "large_data_transport", "fastdds_profile", "vo",
+                    "managed"}
 
 
 def _calls(name: str) -> list[ast.Call]:
@@ -49,6 +50,7 @@ def test_launch_file_declares_designs_arguments_with_their_defaults():
     assert declared["large_data_transport"] == "false"
     assert declared["use_sim_time"] == "false"
     assert declared["vo"] == "false"
+    assert declared["managed"] == "false"  # the plain node stays the default
 
 
 def test_launch_file_passes_every_argument_to_node_launch():
@@ -152,3 +154,50 @@ def test_vo_true_starts_vo_node_beside_depth_node_in_its_namespace():
     assert service.run() == 0
     assert {"depth_node", "vo_node"} <= {Path(e).name for e in started}, started
     assert vo_lines and "/cam1/depth/image" in vo_lines[0] and "/cam1/odom" in vo_lines[0], vo_lines
+
+
+@pytest.mark.ros
+def test_managed_true_starts_a_lifecycle_node_that_launch_configures_and_activates():
+    """managed:=true starts depth_lifecycle_node as launch_ros's LifecycleNode action: it comes
+    up unconfigured, and launch's ChangeState events (what a user's own launch file would
+    emit) take it through configure to inactive and activate to active."""
+    pytest.importorskip("launch_ros", reason="launch_ros not installed (a ROS 2 install has it)")
+    from launch import LaunchDescription, LaunchDescriptionSource, LaunchService
+    from launch.actions import (EmitEvent, IncludeLaunchDescription, OpaqueFunction,
+                                RegisterEventHandler, TimerAction)
+    from launch.event_handlers import OnProcessStart
+    from launch.events import Shutdown
+    from launch_ros.event_handlers import OnStateTransition
+    from launch_ros.events.lifecycle import ChangeState
+    from lifecycle_msgs.msg import Transition
+
+    started, reached = set(), []
+
+    def change(transition_id: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=lambda action: True,
+                                           transition_id=transition_id))
+
+    def on_start(event, context):
+        started.add(event.action.node_executable)
+        return change(Transition.TRANSITION_CONFIGURE)
+
+    def on_goal(state: str, then):
+        def record(context):
+            reached.append(state)
+            return [then]
+        return RegisterEventHandler(OnStateTransition(goal_state=state,
+                                                      entities=[OpaqueFunction(function=record)]))
+
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([
+        RegisterEventHandler(OnProcessStart(on_start=on_start)),
+        on_goal("inactive", change(Transition.TRANSITION_ACTIVATE)),
+        on_goal("active", EmitEvent(event=Shutdown(reason="depth_node is active"))),
+        IncludeLaunchDescription(
+            LaunchDescriptionSource(_load_launch_module().generate_launch_description()),
+            launch_arguments=[("managed", "true"), ("namespace", "managed1")]),
+        TimerAction(period=60.0, actions=[EmitEvent(event=Shutdown(reason="timed out"))]),
+    ]))
+    assert service.run() == 0
+    assert {Path(e).name for e in started} == {"depth_lifecycle_node"}, started
+    assert reached == ["inactive", "active"], reached

@@ -28,16 +28,16 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from depth_unet_ros import node_core
+from depth_unet_ros import camera_geometry, node_core
 from depth_unet_ros.allocator import reuse_frame_buffers
+from depth_unet_ros.camera_geometry import MalformedCameraInfoError
 from depth_unet_ros.errors import DepthUnetError, ImageFormatError
 from depth_unet_ros.fastdds_transports import PROFILES_ENV, environment_problem, node_profile
 from depth_unet_ros.image_cdr import SerializedImage
 from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
                                              image_msg_to_array)
 from depth_unet_ros.inference import load_estimator, resolve_model_path
-from depth_unet_ros.node_core import (LatestSlot, MalformedCameraInfoError, NodeSettings, NodeStats,
-                                      QosChoice)
+from depth_unet_ros.node_core import LatestSlot, NodeSettings, NodeStats, QosChoice
 from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
@@ -250,7 +250,7 @@ class DepthServing:
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            node_core.check_camera_matrices(msg.k, msg.p)
+            camera_geometry.check_camera_matrices(msg.k, msg.p)
         except MalformedCameraInfoError as exc:
             self._stats.count("malformed")
             self.get_logger().warning(f"ignoring camera_info: {exc} ({self._stats.malformed} "
@@ -353,8 +353,8 @@ class DepthServing:
         if info is None:
             return 1.0
         meta = self._estimator.metadata
-        return node_core.focal_scale(info.k[0], info.width or image_width, meta.input_width,
-                                     meta.focal_px)
+        return camera_geometry.focal_scale(info.k[0], info.width or image_width, meta.input_width,
+                                           meta.focal_px)
 
     @staticmethod
     def _scaled_info(info: CameraInfo, header: Any, image_hw: tuple[int, int],
@@ -367,7 +367,7 @@ class DepthServing:
         out.distortion_model = info.distortion_model
         out.d = info.d
         out.r = info.r
-        out.k, out.p = node_core.scale_camera_matrices(info.k, info.p, src_wh, (out.width, out.height))
+        out.k, out.p = camera_geometry.scale_camera_matrices(info.k, info.p, src_wh, (out.width, out.height))
         return out
 
     def _publish_diagnostics(self) -> None:

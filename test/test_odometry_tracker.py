@@ -184,13 +184,13 @@ def test_pyramid_helpers():
     values, inside = bilinear(ramp, np.array([1.25, 3.5, -0.1]), np.array([2.5, 0.0, 1.0]))
     np.testing.assert_allclose(values[:2, 0], [26.25, 3.5])
     assert inside.tolist() == [True, True, False]
-    depth = np.full((4, 4), 2.0, np.float32)
-    depth[0, 0] = np.nan
-    depth[2:, 2:] = 4.0
-    depth[3, 3] = 4.1
+    depth = np.full((8, 8), 2.0, np.float32)
+    depth[0:2, 0:4] = np.nan  # half of the top-left footprint: kept, the mean of the rest
+    depth[:, 4:] = 2.0 * (1.0 + 0.01 * np.arange(1, 5))  # a slanted surface, no edge
+    depth[0:2, 6:8] = 5.0  # a foreground object: the top-right footprint straddles an edge
     small = depth_at(depth, 2, 2, max_spread=0.05)
-    assert small[0, 0] == 0.0 and small[0, 1] == 2.0 and small[1, 0] == 2.0
-    assert small[1, 1] == pytest.approx(4.025)
-    edge = depth.copy()
-    edge[0, 1] = 3.0
-    assert depth_at(edge, 2, 2, max_spread=0.05)[0, 0] == 0.0
+    assert small[0, 0] == pytest.approx(2.0) and small[1, 0] == pytest.approx(2.0)
+    assert small[0, 1] == 0.0
+    assert small[1, 1] == pytest.approx(2.05)
+    depth[0:3, 0:4] = np.nan  # now over half of the footprint has no reading
+    assert depth_at(depth, 2, 2, max_spread=0.05)[0, 0] == 0.0

@@ -78,7 +78,7 @@ def make_reference(image: np.ndarray, depth_m: np.ndarray, k: np.ndarray, min_de
     gxs = gx.reshape(-1, c)[idx]
     gys = gy.reshape(-1, c)[idx]
     jac = (gxs[:, :, None] * du[:, None, :] + gys[:, :, None] * dv[:, None, :]).astype(np.float32)
-    hess = np.einsum("nci,ncj->nij", jac, jac, dtype=np.float64).reshape(-1, 36)
+    hess = np.matmul(jac.transpose(0, 2, 1), jac).astype(np.float64).reshape(-1, 36)
     return ReferenceLevel(points=points, values=image.reshape(-1, c)[idx], jacobian=jac,
                           hessians=hess, k=np.asarray(k, dtype=np.float64), height=h, width=w)
 
@@ -109,7 +109,7 @@ def _huber(e: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
 
 def align_level(ref: ReferenceLevel, image: np.ndarray, cur_from_kf: np.ndarray,
                 max_iterations: int, huber_k: float, min_depth_m: float,
-                step_tolerance: float = 1e-5) -> LevelResult:
+                step_tolerance: float = 1e-5, cost_tolerance: float = 1e-3) -> LevelResult:
     """Refine ``cur_from_kf`` so that ``image`` (the current frame at this level) matches the
     keyframe's reference pixels; Levenberg-Marquardt with a step accepted only if the robust
     mean cost falls."""
@@ -132,9 +132,9 @@ def align_level(ref: ReferenceLevel, image: np.ndarray, cur_from_kf: np.ndarray,
     for iterations in range(1, max_iterations + 1):
         _, w = _huber(e, delta)
         w = np.where(usable, w, 0.0)
-        hess = (w[:, None] * ref.hessians).sum(axis=0).reshape(6, 6)
-        grad = np.einsum("nc,ncj->j", (w[:, None] * r).astype(np.float32), ref.jacobian,
-                         dtype=np.float64)
+        hess = (w @ ref.hessians).reshape(6, 6)
+        # One matrix-vector product over all N x C residuals (BLAS), not an einsum loop.
+        grad = ((w[:, None] * r).reshape(1, -1) @ ref.jacobian.reshape(-1, 6))[0].astype(np.float64)
         step_ok = False
         for _ in range(6):
             damped = hess + lam * np.diag(np.diag(hess) + 1e-9)
@@ -147,19 +147,20 @@ def align_level(ref: ReferenceLevel, image: np.ndarray, cur_from_kf: np.ndarray,
                 continue
             trial = pose @ se3.inverse(se3.exp(delta_xi))
             r_t, e_t, usable_t = _residuals(ref, image, trial, min_depth_m)
-            if usable_t.sum() >= 12 and cost_of(e_t, usable_t) <= cost:
-                pose, r, e, usable = trial, r_t, e_t, usable_t
-                cost = cost_of(e, usable)
+            cost_t = cost_of(e_t, usable_t) if usable_t.sum() >= 12 else np.inf
+            if cost_t <= cost:
+                gain = (cost - cost_t) / max(cost, 1e-12)
+                pose, r, e, usable, cost = trial, r_t, e_t, usable_t, cost_t
                 lam = max(lam / 10.0, 1e-7)
                 step_ok = True
                 break
             lam *= 10.0
-        if not step_ok or np.linalg.norm(delta_xi) < step_tolerance:
-            converged = True  # no step lowers the cost any more, or the step is negligible
+        if not step_ok or np.linalg.norm(delta_xi) < step_tolerance or gain < cost_tolerance:
+            converged = True  # no step lowers the cost (enough) any more, or it is negligible
             break
     _, w = _huber(e, delta)
     w = np.where(usable, w, 0.0)
-    hess = (w[:, None] * ref.hessians).sum(axis=0).reshape(6, 6)
+    hess = (w @ ref.hessians).reshape(6, 6)
     used = int(usable.sum())
     sigma2 = float((w * e * e).sum() / max(used * c - 6, 1))
     inliers = float((e[usable] <= delta).mean()) if used else 0.0

@@ -20,7 +20,8 @@ import numpy as np
 from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.odometry import se3
 from depth_unet_ros.odometry.alignment import LevelResult, ReferenceLevel, align_level, make_reference
-from depth_unet_ros.odometry.pyramid import depth_at, halve, normalize_features, resize, scale_k
+from depth_unet_ros.odometry.pyramid import (depth_at, depth_edges, halve, normalize_features,
+                                             resize, scale_k)
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class TrackerConfig:
     huber_k: float = 1.5  # Huber threshold in robust standard deviations of the level's residual
     min_depth_m: float = 0.1  # nearer readings (and points behind the camera) are ignored
     max_depth_m: float = 10.0  # farther ones carry little translation information
-    depth_edge_spread: float = 0.05  # coarse pixels straddling a depth edge (max/min > 1.05)
-    #                                  are dropped: their mean depth is on neither surface
+    depth_edge_spread: float = 0.5  # a depth jump over 50 % between neighbouring pixels is an
+    #                                  edge; coarse pixels over one are dropped (see depth_at)
     # Failure tests: any one makes the frame ok=False (pose = the motion model's prediction).
     min_inside_fraction: float = 0.3  # of the keyframe's pixels must land in the current view
     min_inlier_fraction: float = 0.5  # within the Huber threshold at the finest feature level
@@ -68,6 +69,7 @@ class TrackResult:
     residual: float                # final robust mean residual of the accepted solve
     covariance: np.ndarray | None  # (6, 6) over (tx, ty, tz, rx, ry, rz): see FeatureTracker.track
     iterations: int
+    reason: str = ""  # why ok is False, in words (for logs and diagnostics); "" when ok
 
 
 @dataclass
@@ -144,7 +146,9 @@ class FeatureTracker:
             if np.isfinite(res.residual) and res.inside_fraction >= cfg.min_inside_fraction:
                 pose_ck = res.cur_from_kf
                 finest = res
-        ok = judged is not None and self._plausible(judged, finest, pose_ck, guess, dt_s)
+        reason = ("no keyframe level could be aligned" if judged is None
+                  else self._failure(judged, finest, pose_ck, guess, dt_s))
+        ok = not reason
         if ok:
             world_from_cur = kf.world_from_kf @ se3.inverse(pose_ck)
             hessian = finest.hessian
@@ -160,7 +164,7 @@ class FeatureTracker:
             self._keyframe = self._make_keyframe(frame, world_from_cur)
         self._advance(stamp_ns, world_from_cur, ok)
         return TrackResult(int(stamp_ns), world_from_cur, bool(ok), bool(new_keyframe),
-                           float(residual), covariance, int(iterations))
+                           float(residual), covariance, int(iterations), reason)
 
     # -- frames and keyframes ------------------------------------------------------------------
 
@@ -177,6 +181,7 @@ class FeatureTracker:
         if np.asarray(k).shape != (3, 3):
             raise ImageFormatError(f"k must be a 3x3 camera matrix, got shape {np.shape(k)}")
         depth = np.where(depth <= cfg.max_depth_m, depth, np.nan)
+        depth, edges = depth_edges(depth, cfg.depth_edge_spread)
         level = normalize_features(feats, cfg.feature_norm)
         levels, ks, depths = [], [], []
         for i in range(cfg.feature_levels):
@@ -187,7 +192,7 @@ class FeatureTracker:
             hw = level.shape[:2]
             levels.append(level)
             ks.append(scale_k(k, depth.shape, hw))
-            depths.append(depth_at(depth, hw[0], hw[1], cfg.depth_edge_spread))
+            depths.append(depth_at(depth, hw[0], hw[1], cfg.depth_edge_spread, edges))
         intensity = intensity_k = intensity_depth = None
         if image_rgb is not None and cfg.use_intensity:
             rgb = np.asarray(image_rgb)
@@ -198,7 +203,8 @@ class FeatureTracker:
             grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None] / 255.0
             intensity = resize(grey, height, cfg.intensity_width)
             intensity_k = scale_k(k, depth.shape, intensity.shape[:2])
-            intensity_depth = depth_at(depth, height, cfg.intensity_width, cfg.depth_edge_spread)
+            intensity_depth = depth_at(depth, height, cfg.intensity_width, cfg.depth_edge_spread,
+                                       edges)
         return _Frame(levels, ks, depths, intensity, intensity_k, intensity_depth)
 
     def _make_keyframe(self, frame: _Frame, world_from_kf: np.ndarray) -> _Keyframe:
@@ -241,21 +247,27 @@ class FeatureTracker:
         self._world_from_prev = np.array(world_from_cur, dtype=np.float64)
         self._prev_stamp_ns = int(stamp_ns)
 
-    def _plausible(self, judged: LevelResult, finest: LevelResult, cur_from_kf: np.ndarray,
-                   guess: np.ndarray, dt_s: float) -> bool:
-        """Whether the solve can be trusted: see the failure fields of TrackerConfig."""
+    def _failure(self, judged: LevelResult, finest: LevelResult, cur_from_kf: np.ndarray,
+                 guess: np.ndarray, dt_s: float) -> str:
+        """Why the solve cannot be trusted ("" if it can): see TrackerConfig's failure fields."""
         cfg = self.config
         if not (np.isfinite(judged.residual) and np.isfinite(finest.residual)):
-            return False
+            return "too few keyframe pixels with depth and texture land in view"
         if judged.inside_fraction < cfg.min_inside_fraction:
-            return False
-        if judged.inlier_fraction < cfg.min_inlier_fraction or judged.residual > cfg.max_residual:
-            return False
+            return f"only {judged.inside_fraction:.0%} of the keyframe stays in view"
+        if judged.inlier_fraction < cfg.min_inlier_fraction:
+            return f"only {judged.inlier_fraction:.0%} of the pixels fit the solution"
+        if judged.residual > cfg.max_residual:
+            return f"feature residual {judged.residual:.2f} > {cfg.max_residual}"
         eig = np.linalg.eigvalsh(finest.hessian)
         if eig[0] <= 0 or eig[-1] / eig[0] > cfg.max_condition:
-            return False
+            return "the image does not constrain every direction of motion"
         correction = se3.inverse(guess) @ cur_from_kf
         t = max(dt_s, cfg.min_correction_dt_s)
-        return (se3.translation_norm_m(correction) <= cfg.max_speed_mps * t
-                and np.degrees(se3.rotation_angle_rad(correction))
-                <= cfg.max_angular_speed_dps * t)
+        if se3.translation_norm_m(correction) > cfg.max_speed_mps * t:
+            return (f"the solve moves {se3.translation_norm_m(correction):.2f} m from the "
+                    f"motion model's guess")
+        turn_deg = float(np.degrees(se3.rotation_angle_rad(correction)))
+        if turn_deg > cfg.max_angular_speed_dps * t:
+            return f"the solve turns {turn_deg:.1f} degrees from the motion model's guess"
+        return ""

@@ -32,6 +32,7 @@ setup(
         "onnxruntime>=1.16",
         "matplotlib>=3.5",
         "rosbags>=0.10",
+        "evo>=1.20",  # ATE / RPE and trajectory plots of `depth-unet odometry`
     ],
     extras_require={
         # Pin torch yourself (e.g. the CPU or CUDA build you want) before installing this extra.

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("depth_unet_ros.commands.replay", "publish a rosbag2 over DDS with its recorded timing (no ros2 bag play needed)"),
     "bag-eval": ("depth_unet_ros.commands.bag_eval", "replay a bag through depth_node and score its depth against the bag's ground truth"),
     "demo": ("depth_unet_ros.commands.demo", "the main job: the bundled model on the bundled sample bag, over DDS: quality and latency report"),
+    "odometry": ("depth_unet_ros.commands.odometry", "camera trajectory of the model and a tracker over a folder dataset or bag, scored by ATE/RPE (evo), OpenCV RGB-D odometry as baseline"),
 }
 
 

@@ -230,3 +230,21 @@ def test_scoring_and_the_command_import_neither_torch_nor_rclpy():
                          cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_folder_without_poses_gets_a_trajectory_but_no_scores(tmp_path, capsys):
+    seq = HandheldSequence(5, seed=3, height=120, width=160)
+    for i in range(5):
+        write_folder_frame(tmp_path / "plain" / f"f{i}", seq[i])
+    out = tmp_path / "plain.txt"
+    assert main(["odometry", "--data", str(tmp_path / "plain"), "--out", str(out), "--tracker",
+                 "opencv", "--depth", "sensor", "--rate", "10", "--json", str(tmp_path / "p.json"),
+                 "--plot", str(tmp_path / "p.png"), "--no-progress"]) == 0
+    assert "no reference poses" in capsys.readouterr().out
+    trajectory = read_tum(out)
+    assert len(trajectory) == 5 and np.diff(trajectory.stamps_ns).tolist() == [100_000_000] * 4
+    assert json.loads((tmp_path / "p.json").read_text())["ate"] is None
+    assert not (tmp_path / "p.png").exists()
+    assert main(["odometry", "--data", str(tmp_path / "missing"), "--out", str(out),
+                 "--overwrite"]) == 1
+    assert "neither a folder dataset nor a rosbag2" in capsys.readouterr().err

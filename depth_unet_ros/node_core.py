@@ -40,7 +40,7 @@ class NodeSettings:
 
     model_path: str = default("model_path")
     backend: str = default("backend")
-    num_threads: int = default("num_threads")  # CPU threads for inference; 0 = the backend's
+    num_threads: int = default("num_threads")  # CPU threads; 0 = the backend's default
     qos_reliability: str = default("qos_reliability")  # follows the camera (auto)
     qos_depth: int = default("qos_depth")  # 1: older frames are stale for a real-time consumer
     output_size: str = default("output_size")  # depth at the camera's size, or the network's

@@ -61,7 +61,9 @@ class VoNode(Node):
             {name: self.get_parameter(name).value for name in PARAMETERS})
         self._tracker = FeatureTracker(settings.tracker)
         self._track = OdomTrack()
-        self._chain = CovarianceChain(settings.covariance_scale)
+        # covariance_scale 0: unknown covariance (the tracker's underestimates the error badly)
+        self._chain = (CovarianceChain(settings.covariance_scale) if settings.covariance_scale > 0
+                       else None)
         self._last_stamp_ns: int | None = None
         self._stats = VoStats()
         self._pairing: ExactPairing[Any] = ExactPairing(tuple(INPUT_TOPICS), settings.max_pending_sets)
@@ -133,8 +135,8 @@ class VoNode(Node):
         result = self._tracker.track(inputs.stamp_ns, inputs.depth_m, inputs.features, inputs.k)
         track_ms = (time.monotonic() - start_s) * 1e3
         self._last_stamp_ns = inputs.stamp_ns
-        covariance = self._chain.update(result.world_from_camera, result.covariance,
-                                        result.keyframe, first=first)
+        covariance = None if self._chain is None else self._chain.update(
+            result.world_from_camera, result.covariance, result.keyframe, first=first)
         if result.keyframe:
             self._stats.count("keyframes")
         if not result.ok:
@@ -152,7 +154,8 @@ class VoNode(Node):
     def _restart(self, why: str) -> None:
         self._tracker.reset()
         self._track.reset()
-        self._chain.reset()
+        if self._chain is not None:
+            self._chain.reset()
         self._last_stamp_ns = None
         self._stats.count("restarts")
         self.get_logger().info(f"{why}: odometry restarts at the next frame")

@@ -33,7 +33,7 @@ def test_values_reach_the_tracker_and_bad_ones_are_refused_by_name():
                                        "child_frame": "cam", "publish_tf": False})
     assert settings.tracker.max_points == 500 and settings.tracker.keyframe_rotation_deg == 4.0
     assert (settings.child_frame, settings.publish_tf) == ("cam", False)
-    for bad in ({"queue_size": 0}, {"covariance_scale": 0.0}, {"odom_frame": " "},
+    for bad in ({"queue_size": 0}, {"covariance_scale": -1.0}, {"odom_frame": " "},
                 {"max_iterations": 0}, {"keyframe_translation_m": -1.0}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             VoSettings.from_params(bad)

@@ -38,8 +38,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "queue_size": (5, "history depth of each reliable input subscription"),
     "max_pending_sets": (8, "stamps waiting for their depth, features and camera_info at once; "
                             "older incomplete ones are dropped and counted"),
-    "covariance_scale": (1.0, "factor on the tracker's pose covariance (which underestimates: "
-                              "neighbouring features are correlated)"),
+    "covariance_scale": (0.0, "0 = pose covariance unknown (-1, nav_msgs' convention); > 0 = the "
+                              "tracker's covariance chained over keyframes, times this factor. On "
+                              "the sample bag that covariance's sigma was about 45x below the "
+                              "actual error (the depth's scale error dominates, which it does not "
+                              "model), so calibrate the factor on your camera before trusting it"),
     "diagnostics_period_s": (1.0, "seconds between /diagnostics messages; <= 0 turns them off"),
     **{name: (getattr(_TRACKER, name), description)
        for name, description in TRACKER_PARAMETERS.items()},
@@ -73,7 +76,9 @@ class VoSettings:
                      "max_iterations"):
             if int(get[name]) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {get[name]}")
-        for name in ("covariance_scale", "keyframe_translation_m", "keyframe_rotation_deg"):
+        if float(get["covariance_scale"]) < 0:
+            raise ConfigError(f"covariance_scale must be >= 0 (0 = unknown), got {get['covariance_scale']}")
+        for name in ("keyframe_translation_m", "keyframe_rotation_deg"):
             if not float(get[name]) > 0:
                 raise ConfigError(f"{name} must be positive, got {get[name]}")
         tracker = replace(_TRACKER, **{name: type(getattr(_TRACKER, name))(get[name])

@@ -41,6 +41,15 @@ def ros_args(model_path: str | os.PathLike, image_topic: str = "/camera/image_ra
     return command[len(node_executable()):]
 
 
+def unrestricted_env(**extra: str) -> dict[str, str]:
+    """This session's environment without a discovery range: with one, rmw_fastrtps (Kilted)
+    replaces the builtin transports with localhost UDP, so neither the default transports nor
+    LARGE_DATA would be what is tested; the domain id still isolates us."""
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")}
+    return {**env, **extra}
+
+
 # --- messages --------------------------------------------------------------------------------
 def stamp_key(header: Any) -> tuple[int, int]:
     return int(header.stamp.sec), int(header.stamp.nanosec)

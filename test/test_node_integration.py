@@ -30,7 +30,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[
 from rclpy.context import Context  # noqa: E402
 
 from ros_helpers import (CONFIG, NodeProcess, Probe, make_camera_info, make_image,  # noqa: E402
-                         node_executable, ros_args, stamp_key)
+                         node_executable, ros_args, stamp_key, unrestricted_env)
 
 pytestmark = pytest.mark.ros
 HELPERS = Path(__file__).with_name("ros_helpers.py")
@@ -86,15 +86,6 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
             return False
         time.sleep(0.05)
     return True
-
-
-def _unrestricted_env(**extra: str) -> dict[str, str]:
-    """This session's environment without a discovery range: with one, rmw_fastrtps (Kilted)
-    replaces the builtin transports with localhost UDP, so neither the default transports nor
-    LARGE_DATA would be what is tested; the domain id still isolates us."""
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")}
-    return {**env, **extra}
 
 
 def _assert_same_header(outputs: dict, sent) -> None:
@@ -241,7 +232,7 @@ def test_transports_asking_for_more_socket_buffer_than_the_kernel_allows_are_rep
     too_big = 2 * max(limits.values())
     if too_big >= 2**32:
         pytest.skip("this kernel's socket limits are beyond any size Fast DDS accepts")
-    env = _unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS=f"LARGE_DATA?max_msg_size={too_big}B")
+    env = unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS=f"LARGE_DATA?max_msg_size={too_big}B")
     with NodeProcess(node_executable() + ros_args(tiny_onnx_model), tmp_path / "sock_node.log",
                      env=env) as sock_node:
         assert _wait_for(lambda: "sysctl -w net.core.rmem_max" in sock_node.log()
@@ -254,7 +245,7 @@ def test_large_data_transport_delivers_vga_frames_from_a_best_effort_camera(tiny
     """With FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in both processes, a best-effort 640x480
     camera is answered; output_size network gives network-size depth and camera_info scaled
     to it."""
-    env = _unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA")
+    env = unrestricted_env(FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA")
     command = node_executable() + ros_args(tiny_onnx_model, "/ldcam/image_raw", "/ldcam/camera_info",
                                            namespace="ld", params=["output_size:=network"])
     with NodeProcess(command, tmp_path / "ld_node.log", env=env) as ld_node:
@@ -395,7 +386,7 @@ def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default
     answered: >= 90% of 30 frames at 10 Hz, where a best-effort subscription got a few. The
     node takes its own Fast DDS profile there, and every answer reaches this stock consumer
     whole (depth, camera_info, features)."""
-    env = _unrestricted_env()
+    env = unrestricted_env()
     command = node_executable() + ros_args(tiny_onnx_model, "/relcam/image_raw", "/relcam/camera_info",
                                            namespace="rel")
     with NodeProcess(command, tmp_path / "rel_node.log", env=env) as rel_node:

@@ -40,8 +40,10 @@ def test_colcon_build_installs_marker_manifest_launch_config_node_model_and_samp
     assert (share / "package.xml").is_file()
     assert (share / "launch" / "depth.launch.py").is_file()
     assert (share / "config" / "depth.yaml").is_file()
-    node = prefix / "lib" / "depth_unet_ros" / "depth_node"
-    assert node.is_file() and node.stat().st_mode & 0o111, "depth_node must be an executable"
+    assert (share / "config" / "vo.yaml").is_file()  # launch's vo:=true
+    for executable in ("depth_node", "vo_node"):
+        node = prefix / "lib" / "depth_unet_ros" / executable
+        assert node.is_file() and node.stat().st_mode & 0o111, f"{executable} must be an executable"
     assert (prefix / "lib" / "depth_unet_ros" / "depth-unet").is_file()
     # The bundled model and sample bag travel with the Python package, so `depth-unet demo`
     # and the node's default model work from a colcon install too.

@@ -95,6 +95,23 @@ def adjoint(pose: np.ndarray) -> np.ndarray:
     return out
 
 
+def orthonormalize(pose: np.ndarray) -> np.ndarray:
+    """The nearest proper rigid pose (rotation part projected onto SO(3) by SVD).
+
+    Chained products drift off SO(3) by rounding, and ``inverse`` (a transpose) turns that drift
+    into a larger one at every keyframe; projecting each new world pose keeps it at rounding
+    level for any trajectory length.
+    """
+    pose = np.array(pose, dtype=np.float64)
+    u, _, vt = np.linalg.svd(pose[:3, :3])
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        r = u @ np.diag([1.0, 1.0, -1.0]) @ vt
+    pose[:3, :3] = r
+    pose[3] = (0.0, 0.0, 0.0, 1.0)
+    return pose
+
+
 def rotation_angle_rad(pose_or_rotation: np.ndarray) -> float:
     """Angle (rad) of a pose's or a rotation matrix's rotation part."""
     r = np.asarray(pose_or_rotation, dtype=np.float64)[:3, :3]

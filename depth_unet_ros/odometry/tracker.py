@@ -32,9 +32,12 @@ class TrackerConfig:
     #                          about 8 px of motion at 640 px width before the fine levels
     feature_norm: str = "pixel"  # "pixel" | "channel" | "none": features only learnt for depth
     #                              have unrelated channel scales; see pyramid.normalize_features
+    feature_blur_px: float = 0.0  # Gaussian sigma (feature pixels) against frame-to-frame noise
     use_intensity: bool = True  # finish on grey image intensity when image_rgb is given: finer
     #                             than the stride-4 features, so it sharpens the estimate
-    intensity_width: int = 160  # width (px) of the intensity level: finer costs more time
+    intensity_width: int = 160  # width (px) of the finest intensity level: finer costs more
+    intensity_levels: int = 1  # intensity levels, each half the width of the next finer one
+    intensity_standardise: bool = False  # zero mean, unit std per frame: absorbs exposure changes
     max_points: int = 3000  # per level, strongest gradients first: time grows linearly with it
     max_iterations: int = 12  # per level; coarse-to-fine leaves little to do at each level
     huber_k: float = 1.5  # Huber threshold in robust standard deviations of the level's residual
@@ -76,7 +79,7 @@ class TrackResult:
 class _Keyframe:
     world_from_kf: np.ndarray
     feature_refs: list[ReferenceLevel]  # finest first
-    intensity_ref: ReferenceLevel | None
+    intensity_refs: list[ReferenceLevel]  # finest first; empty without intensity
 
 
 @dataclass
@@ -84,9 +87,9 @@ class _Frame:
     features: list[np.ndarray]  # finest first, normalised (h, w, C)
     feature_k: list[np.ndarray]
     depths: list[np.ndarray]  # per feature level, 0 = invalid
-    intensity: np.ndarray | None  # (h, w, 1) float32 in [0, 1]
-    intensity_k: np.ndarray | None
-    intensity_depth: np.ndarray | None
+    intensity: list[np.ndarray]  # finest first, (h, w, 1) float32; empty without intensity
+    intensity_k: list[np.ndarray]
+    intensity_depth: list[np.ndarray]
 
 
 class FeatureTracker:
@@ -138,19 +141,20 @@ class FeatureTracker:
                 break
             pose_ck, finest = res.cur_from_kf, res
         judged = finest
-        if (finest is not None and np.isfinite(finest.residual) and kf.intensity_ref is not None
-                and frame.intensity is not None):
-            res = align_level(kf.intensity_ref, frame.intensity, pose_ck, cfg.max_iterations,
-                              cfg.huber_k, cfg.min_depth_m)
+        usable = finest is not None and np.isfinite(finest.residual)
+        levels = min(len(kf.intensity_refs), len(frame.intensity)) if usable else 0
+        for level in reversed(range(levels)):
+            res = align_level(kf.intensity_refs[level], frame.intensity[level], pose_ck,
+                              cfg.max_iterations, cfg.huber_k, cfg.min_depth_m)
             iterations += res.iterations
-            if np.isfinite(res.residual) and res.inside_fraction >= cfg.min_inside_fraction:
-                pose_ck = res.cur_from_kf
-                finest = res
+            if not (np.isfinite(res.residual) and res.inside_fraction >= cfg.min_inside_fraction):
+                break
+            pose_ck, finest = res.cur_from_kf, res
         reason = ("no keyframe level could be aligned" if judged is None
                   else self._failure(judged, finest, pose_ck, guess, dt_s))
         ok = not reason
         if ok:
-            world_from_cur = kf.world_from_kf @ se3.inverse(pose_ck)
+            world_from_cur = se3.orthonormalize(kf.world_from_kf @ se3.inverse(pose_ck))
             hessian = finest.hessian
             cov_kf = finest.sigma2 * np.linalg.inv(hessian)
             ad = se3.adjoint(pose_ck)
@@ -183,6 +187,8 @@ class FeatureTracker:
         depth = np.where(depth <= cfg.max_depth_m, depth, np.nan)
         depth, edges = depth_edges(depth, cfg.depth_edge_spread)
         level = normalize_features(feats, cfg.feature_norm)
+        if cfg.feature_blur_px > 0:
+            level = cv2.GaussianBlur(level, (0, 0), cfg.feature_blur_px).reshape(level.shape)
         levels, ks, depths = [], [], []
         for i in range(cfg.feature_levels):
             if i > 0:
@@ -193,29 +199,34 @@ class FeatureTracker:
             levels.append(level)
             ks.append(scale_k(k, depth.shape, hw))
             depths.append(depth_at(depth, hw[0], hw[1], cfg.depth_edge_spread, edges))
-        intensity = intensity_k = intensity_depth = None
+        intensity, intensity_k, intensity_depth = [], [], []
         if image_rgb is not None and cfg.use_intensity:
             rgb = np.asarray(image_rgb)
             if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
                 raise ImageFormatError(f"image_rgb must be (H, W, 3) uint8, got {rgb.shape} "
                                        f"{rgb.dtype}")
-            height = round(cfg.intensity_width * depth.shape[0] / depth.shape[1])
             grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None] / 255.0
-            intensity = resize(grey, height, cfg.intensity_width)
-            intensity_k = scale_k(k, depth.shape, intensity.shape[:2])
-            intensity_depth = depth_at(depth, height, cfg.intensity_width, cfg.depth_edge_spread,
-                                       edges)
+            if cfg.intensity_standardise:
+                grey = (grey - grey.mean()) / max(float(grey.std()), 1e-3)
+            for i in range(cfg.intensity_levels):
+                width = cfg.intensity_width >> i
+                height = round(width * depth.shape[0] / depth.shape[1])
+                if min(width, height) < 16:
+                    break
+                intensity.append(resize(grey, height, width))
+                intensity_k.append(scale_k(k, depth.shape, (height, width)))
+                intensity_depth.append(depth_at(depth, height, width, cfg.depth_edge_spread,
+                                                edges))
         return _Frame(levels, ks, depths, intensity, intensity_k, intensity_depth)
 
     def _make_keyframe(self, frame: _Frame, world_from_kf: np.ndarray) -> _Keyframe:
         cfg = self.config
         refs = [make_reference(f, d, kk, cfg.min_depth_m, cfg.max_points)
                 for f, d, kk in zip(frame.features, frame.depths, frame.feature_k)]
-        intensity_ref = None
-        if frame.intensity is not None:
-            intensity_ref = make_reference(frame.intensity, frame.intensity_depth,
-                                           frame.intensity_k, cfg.min_depth_m, cfg.max_points)
-        return _Keyframe(np.array(world_from_kf, dtype=np.float64), refs, intensity_ref)
+        intensity_refs = [make_reference(g, d, kk, cfg.min_depth_m, cfg.max_points)
+                          for g, d, kk in zip(frame.intensity, frame.intensity_depth,
+                                              frame.intensity_k)]
+        return _Keyframe(np.array(world_from_kf, dtype=np.float64), refs, intensity_refs)
 
     def _needs_keyframe(self, kf: _Keyframe, world_from_cur: np.ndarray,
                         judged: LevelResult) -> bool:
@@ -232,7 +243,7 @@ class FeatureTracker:
         prev = self._world_from_prev
         if self._velocity is None or not 0 < dt_s <= self.config.max_motion_dt_s:
             return prev.copy()
-        return prev @ se3.exp(self._velocity * dt_s)
+        return se3.orthonormalize(prev @ se3.exp(self._velocity * dt_s))
 
     def _advance(self, stamp_ns: int, world_from_cur: np.ndarray, ok: bool) -> None:
         prev, prev_stamp = self._world_from_prev, self._prev_stamp_ns

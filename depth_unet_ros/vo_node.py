@@ -42,7 +42,8 @@ except ImportError:
 
 WARN_THROTTLE_S = 5.0
 # The depth node's outputs (relative, so one namespace holds a camera's depth and odometry).
-INPUT_TOPICS = {"depth": "depth/image", "features": "depth/features", "camera_info": "depth/camera_info"}
+INPUT_TOPICS = {"depth": "depth/image", "features": "depth/features",
+                "camera_info": "depth/camera_info"}
 
 
 def _set_stamp(header: Any, stamp_ns: int) -> None:

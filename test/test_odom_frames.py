@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from depth_unet_ros.odometry import se3
-from depth_unet_ros.odometry.odom_frames import (UNKNOWN_COVARIANCE, OdomTrack, odom_from_camera,
-                                                 pose_covariance_in_odom, twist_between)
+from depth_unet_ros.odometry.odom_frames import (UNKNOWN_COVARIANCE, OdomState, OdomTrack,
+                                                 odom_from_camera, pose_covariance_in_odom,
+                                                 twist_between)
 from depth_unet_ros.rotations import quaternion_xyzw_to_rotation
 
 
@@ -31,15 +32,15 @@ def test_the_first_camera_sits_at_the_odom_origin_looking_along_odom_x():
 def test_walking_forward_and_turning_left_read_as_rep103_motion():
     """1 m along optical +z is +x in odom; 1 m optical -y (up) is +z; a yaw to the left (about
     optical -y) is a positive rotation about odom z, and the quaternion says so too."""
-    np.testing.assert_allclose(odom_from_camera(_pose(translation=(0, 0, 1)))[:3, 3], [1, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(odom_from_camera(_pose(translation=(0, -1, 0)))[:3, 3], [0, 0, 1], atol=1e-12)
+    ahead, up = _pose(translation=(0, 0, 1)), _pose(translation=(0, -1, 0))
+    np.testing.assert_allclose(odom_from_camera(ahead)[:3, 3], [1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(odom_from_camera(up)[:3, 3], [0, 0, 1], atol=1e-12)
     turned = odom_from_camera(_pose(rotation_vector=(0, -0.3, 0)))
     forward = turned[:3, :3] @ [0, 0, 1]
     assert np.arctan2(forward[1], forward[0]) == pytest.approx(0.3)
-    from depth_unet_ros.odometry.odom_frames import OdomState
-
     state = OdomState(0, turned, UNKNOWN_COVARIANCE, np.zeros(3), np.zeros(3))
-    np.testing.assert_allclose(quaternion_xyzw_to_rotation(state.quaternion_xyzw), turned[:3, :3], atol=1e-12)
+    np.testing.assert_allclose(quaternion_xyzw_to_rotation(state.quaternion_xyzw), turned[:3, :3],
+                               atol=1e-12)
 
 
 def test_twist_is_in_the_moving_frame_and_per_second():

@@ -77,7 +77,8 @@ class VoSettings:
             if int(get[name]) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {get[name]}")
         if float(get["covariance_scale"]) < 0:
-            raise ConfigError(f"covariance_scale must be >= 0 (0 = unknown), got {get['covariance_scale']}")
+            raise ConfigError("covariance_scale must be >= 0 (0 = unknown), got "
+                              f"{get['covariance_scale']}")
         for name in ("keyframe_translation_m", "keyframe_rotation_deg"):
             if not float(get[name]) > 0:
                 raise ConfigError(f"{name} must be positive, got {get[name]}")

@@ -111,7 +111,7 @@ def _run_launch(arguments: dict[str, str]) -> int:
 @pytest.mark.parametrize("arguments", [
     {"model": "/nonexistent/model.onnx"}, {"backend": "bogus"}, {"backend": "torch"},
     {"params_file": "/nonexistent.yaml"}, {"large_data_transport": "yes"},
-    {"use_sim_time": "maybe"}])
+    {"use_sim_time": "maybe"}, {"vo": "yes"}])
 def test_a_bad_argument_or_a_node_that_cannot_start_ends_the_launch_with_an_error(arguments):
     """Scripts can tell: a node exiting with an error, or an argument that cannot be used,
     makes the launch end by itself with a non-zero code."""

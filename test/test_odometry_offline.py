@@ -162,15 +162,16 @@ def test_command_on_a_synthetic_walk_writes_tum_json_and_plot(tmp_path, capsys):
 def test_command_on_the_sample_bag_is_scored_against_camera_pose(tmp_path):
     out = tmp_path / "bag.txt"
     assert main(["odometry", "--data", str(SAMPLE_BAG), "--out", str(out), "--json",
-                 str(tmp_path / "b.json"), "--frames", "0:32", "--no-progress"]) == 0
+                 str(tmp_path / "b.json"), "--frames", "0:20", "--no-progress"]) == 0
     report = json.loads((tmp_path / "b.json").read_text())
-    assert report["frames"] == 32 and report["reference_path_length_m"] > 0.2
+    assert report["frames"] == 20 and report["reference_path_length_m"] > 0.05
     assert report["runs"][0]["tracker"] == "feature" and report["model_ms_per_frame"] > 0
-    assert len(read_tum(out)) == 32
+    assert len(read_tum(out)) == 20
     # Scored against /camera/pose unless the estimate cannot be aligned (a tracker that never
-    # moved): either way the reference was read and paired.
+    # moved); 20 frames are shorter than the 1 s RPE window, so there is no RPE.
+    assert report["rpe"] is None
     if report["ate"] is not None:
-        assert np.isfinite(report["ate"]["rmse_m"]) and report["rpe"] is not None
+        assert np.isfinite(report["ate"]["rmse_m"])
 
 
 def test_options_are_checked_before_any_work(tmp_path):
@@ -202,15 +203,15 @@ def test_a_rig_moves_the_reference_from_the_depth_to_the_colour_camera(tmp_path)
 
 @pytest.mark.skipif(not SEVEN_SCENES.is_dir(), reason="../shared/data/real_handheld_7scenes absent")
 def test_seven_scenes_with_the_training_rig_tracks_sensor_depth(tmp_path):
-    frames = open_sequence(SEVEN_SCENES, FrameRange(400, 430), str(RIG_CONFIG),
+    frames = open_sequence(SEVEN_SCENES, FrameRange(400, 416), str(RIG_CONFIG),
                            drop_duplicates=True)
-    assert len(frames) == 28  # frames 406 and 413 repeat the frame before them byte for byte
+    assert len(frames) == 14  # frames 406 and 413 repeat the frame before them byte for byte
     assert frames.reference is not None
     output = run_odometry(frames, [RunSpec("opencv", "sensor")], progress=False)
     run = output.runs[0]
     scores = score_trajectory(run.trajectory, frames.reference)
     assert run.failures == 0
-    assert scores.ate.rmse_m < 0.03  # real Kinect depth, one second of walking
+    assert scores.ate.rmse_m < 0.03  # real Kinect depth, half a second of walking
 
 
 def test_scoring_and_the_command_import_neither_torch_nor_rclpy():

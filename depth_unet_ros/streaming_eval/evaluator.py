@@ -293,9 +293,9 @@ class StreamEvaluator:
         self._drain_events()  # late copies of the warm-up frame
         with self._diag_lock:
             self._diagnostics.mark_start()
-        session = _Session(self, on_scored)
+        session = _Session(self.bag, cfg, self.plan, self._events, self._abort_check, on_scored)
         if cfg.play:
-            session.play()
+            session.play(self._ros["player"])
         else:
             session.listen()
         session.finish()
@@ -354,22 +354,28 @@ class StreamEvaluator:
 
 
 class _Session:
-    """One pass: which frames were sent, which answers came, which ground truth is waiting."""
+    """One pass: which frames were sent, which answers came, which ground truth is waiting.
 
-    def __init__(self, evaluator: StreamEvaluator, on_scored: Callable[[ScoredFrame], None] | None):
-        self.ev, self.cfg = evaluator, evaluator.config
-        self.index_of = {s: i for i, s in enumerate(evaluator.plan.image_stamps)}
+    It is handed what it uses (the bag, its plan, the evaluator's event queue and abort check)
+    rather than the evaluator, so the ROS side and the bookkeeping stay apart.
+    """
+
+    def __init__(self, bag: Path, config: StreamConfig, plan: BagPlan, events: queue.Queue,
+                 abort_check: Callable[[], None], on_scored: Callable[[ScoredFrame], None] | None):
+        self.bag, self.cfg, self.plan = bag, config, plan
+        self._events, self._abort_check = events, abort_check
+        self.index_of = {s: i for i, s in enumerate(plan.image_stamps)}
         self.pairer: StampPairer[int] = StampPairer()  # payload: the image stamp (ns)
         self.truth: dict[int, bytes] = {}  # stamp -> serialized ground-truth Image, until scored
         self.answered: list[tuple[Any, np.ndarray, float]] = []  # (Pending, depth_m, latency_ms)
-        self.scoring = Scoring(self.cfg.protocol, on_scored, self.truth, evaluator.plan)
+        self.scoring = Scoring(self.cfg.protocol, on_scored, self.truth, plan)
         self.sent = 0
         self.start_s = self.last_sent_s = self.end_s = time.monotonic()
         self._given_up = 0
 
     def _register(self, stamp: int, sent_s: float) -> None:
         """An input frame went out (or arrived here) at ``sent_s``."""
-        if stamp not in self.ev.plan.scored:
+        if stamp not in self.plan.scored:
             return
         try:
             self.pairer.add(stamp_from_ns(stamp), self.index_of[stamp], stamp, sent_s)
@@ -391,8 +397,8 @@ class _Session:
         while True:
             remaining = until_s - time.monotonic()
             try:
-                event = (self.ev._events.get(timeout=remaining) if remaining > 0
-                         else self.ev._events.get_nowait())
+                event = (self._events.get(timeout=remaining) if remaining > 0
+                         else self._events.get_nowait())
             except queue.Empty:
                 break
             got = True
@@ -409,51 +415,50 @@ class _Session:
             self.scoring.score(self.answered)
         return got
 
-    def play(self) -> None:
+    def play(self, player: BagPlayer) -> None:
         """Our player publishes the bag; ground truth is kept as it streams past."""
-        player = self.ev._ros["player"]
         truth_topic, image_topic = self.cfg.ground_truth_topic, self.cfg.image_topic
 
         def before_publish(message: bag_reader.RawMessage, now_s: float) -> None:
-            self.ev._abort_check()
+            self._abort_check()
             if message.topic == image_topic:
                 self._register(bag_reader.header_stamp_ns(message.data), now_s)
             elif message.topic == truth_topic:
                 stamp = bag_reader.header_stamp_ns(message.data)
-                if stamp in self.ev.plan.scored:
+                if stamp in self.plan.scored:
                     self.truth[stamp] = message.data
 
         messages = bag_reader.iter_raw_messages(
-            self.ev.bag, [*player.topics, truth_topic],
+            self.bag, [*player.topics, truth_topic],
             start_offset_ns=int(self.cfg.replay.start_offset_s * 1e9))
         player.play(messages, self.cfg.replay, before_publish=before_publish,
                     wait=lambda until_s: self.collect(until_s))
         deadline = time.monotonic() + self.cfg.answer_timeout_s
         while self.pairer.outstanding and time.monotonic() < deadline:
-            self.ev._abort_check()
+            self._abort_check()
             self.collect(min(deadline, time.monotonic() + 0.2))
 
     def listen(self) -> None:
         """Another player publishes: all ground truth is loaded first, then inputs and answers
         are taken until every frame is in and answered, or nothing arrived for a while."""
-        for _, stamp, data in bag_reader.iter_stamped(self.ev.bag, self.cfg.ground_truth_topic):
-            if stamp in self.ev.plan.scored:
+        for _, stamp, data in bag_reader.iter_stamped(self.bag, self.cfg.ground_truth_topic):
+            if stamp in self.plan.scored:
                 self.truth[stamp] = data
-        print(f"waiting for a player (e.g. ros2 bag play {self.ev.bag}) to publish "
+        print(f"waiting for a player (e.g. ros2 bag play {self.bag}) to publish "
               f"{self.cfg.image_topic}, up to {self.cfg.answer_timeout_s:.0f} s", flush=True)
         last_event = time.monotonic()
         idle_limit = self.cfg.answer_timeout_s
         while True:
-            self.ev._abort_check()
+            self._abort_check()
             if self.collect(min(time.monotonic() + 0.2, last_event + idle_limit)):
                 last_event, idle_limit = time.monotonic(), self.cfg.idle_timeout_s
-            done = self.sent == len(self.ev.plan.scored) and not self.pairer.outstanding
+            done = self.sent == len(self.plan.scored) and not self.pairer.outstanding
             if done or time.monotonic() - last_event > idle_limit:
                 break
         if self.sent == 0:
             raise StreamTimeoutError(
                 f"no image from the bag arrived on {self.cfg.image_topic} in "
-                f"{self.cfg.answer_timeout_s:.0f} s; start `ros2 bag play {self.ev.bag}` (same "
+                f"{self.cfg.answer_timeout_s:.0f} s; start `ros2 bag play {self.bag}` (same "
                 "ROS_DOMAIN_ID and FASTDDS_BUILTIN_TRANSPORTS), or drop --no-play")
 
     def finish(self) -> None:

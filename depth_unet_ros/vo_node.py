@@ -41,6 +41,9 @@ except ImportError:
     TFMessage = None
 
 WARN_THROTTLE_S = 5.0
+# Inputs this much older than the newest paired frame mean time went back (a bag played again,
+# or a simulation reset): pairing and odometry restart rather than dropping them as stale.
+RESTART_AFTER_S = 1.0
 # The depth node's outputs (relative, so one namespace holds a camera's depth and odometry).
 INPUT_TOPICS = {"depth": "depth/image", "features": "depth/features",
                 "camera_info": "depth/camera_info"}
@@ -67,7 +70,8 @@ class VoNode(Node):
                        else None)
         self._last_stamp_ns: int | None = None
         self._stats = VoStats()
-        self._pairing: ExactPairing[Any] = ExactPairing(tuple(INPUT_TOPICS), settings.max_pending_sets)
+        self._pairing: ExactPairing[Any] = ExactPairing(
+            tuple(INPUT_TOPICS), settings.max_pending_sets, int(RESTART_AFTER_S * 1e9))
         self._slot: LatestSlot[tuple[PairedSet[Any], float]] = LatestSlot()
 
         in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
@@ -159,7 +163,7 @@ class VoNode(Node):
             self._chain.reset()
         self._last_stamp_ns = None
         self._stats.count("restarts")
-        self.get_logger().info(f"{why}: odometry restarts at the next frame")
+        self.get_logger().info(f"{why}: odometry restarts, from this frame at the odom origin")
 
     def _publish(self, state: OdomState, child_frame: str) -> None:
         header = Header(frame_id=self._settings.odom_frame)

@@ -82,6 +82,19 @@ def test_reset_accepts_stamps_from_the_past_again():
     assert done.stamp_ns == 5 and pairing.counts.stale == 0
 
 
+def test_time_going_back_far_restarts_the_pairing_but_a_late_message_is_stale():
+    """With restart_after_ns, a bag played again (stamps 10 s back) pairs anew and is counted
+    as a restart; a message just behind the newest set is still only stale."""
+    pairing = ExactPairing(TOPICS, restart_after_ns=1_000_000_000)
+    for topic in TOPICS:
+        pairing.add(topic, 20_000_000_000, topic)
+    assert pairing.add("depth", 19_500_000_000, "late") is None
+    assert pairing.counts.stale == 1 and pairing.counts.restarts == 0
+    for topic in TOPICS:
+        done = pairing.add(topic, 10_000_000_000, topic)
+    assert done.stamp_ns == 10_000_000_000 and pairing.counts.restarts == 1
+
+
 def test_bad_configurations_and_unknown_topics_are_refused():
     with pytest.raises(ConfigError):
         ExactPairing(("a", "a"))

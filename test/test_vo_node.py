@@ -39,13 +39,14 @@ CAMERA_TOPICS = ["/camera/image_raw", "/camera/camera_info"]
 # out once the previous one's odometry is in (or after FRAME_TIMEOUT_S, e.g. a failed frame),
 # and every frame is tracked whatever the machine's load.
 FRAME_TIMEOUT_S = 5.0
-# Measured over this bag (bundled model, tracker of 5b5b5f8): max translation error 0.086-0.097 m
-# over the 0.53 m path, final error 16-18 % of the path, max rotation error 1.3-1.5 deg. The
-# bounds leave about 1.5x margin for load-dependent timing and tracker or model changes.
+# Measured over this bag (bundled model, the tracker from 5b5b5f8 on; all 44 frames tracked in
+# every run): max translation error 0.085-0.097 m over the 0.53 m path, final error 16-18 % of
+# the path, max rotation error 1.2-1.5 deg. The bounds leave about 1.5x margin for tracker or
+# model changes.
 MAX_TRANSLATION_ERROR_M = 0.15
 MAX_FINAL_RELATIVE_ERROR = 0.3
 MAX_ROTATION_ERROR_DEG = 2.5
-SPEED_RATIO_RANGE = (0.75, 1.4)  # twist speed / ground-truth speed, median: measured 1.08
+SPEED_RATIO_RANGE = (0.75, 1.4)  # twist speed / ground-truth speed, median: measured 1.08-1.16
 
 
 def _vo_command(*params: str) -> list[str]:
@@ -160,7 +161,8 @@ def _send_frame(listener: OdomListener, stamp_ns: int, depth: np.ndarray, featur
 def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goes_on(context, tmp_path):
     """A truncated features message between good frames: logged (once per throttle period),
     counted in /diagnostics, no odometry for that stamp, and the next frame is tracked; every
-    odometry carries its frame's exact stamp, the odom frame and the depth's frame_id."""
+    odometry carries its frame's exact stamp, the odom frame and the depth's frame_id. Stamps
+    10 s back (a bag played again) restart odometry at the origin instead of going stale."""
     proc = NodeProcess(_vo_command("diagnostics_period_s:=0.3"), tmp_path / "vo_node.log")
     listener = OdomListener(context, "vo_feeder", publish_inputs=True)
     try:
@@ -199,6 +201,12 @@ def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goe
         # The first frame is the origin, looking along odom +x.
         np.testing.assert_allclose(_pose_matrix(listener.odom[first_ns].pose.pose),
                                    ODOM_FROM_FIRST_OPTICAL, atol=1e-9)
+        back_ns = base_ns - 10_000_000_000
+        _send_frame(listener, back_ns, depth, features)
+        assert listener.wait_until(lambda: back_ns in listener.odom, 10.0), proc.log()
+        np.testing.assert_allclose(_pose_matrix(listener.odom[back_ns].pose.pose),
+                                   ODOM_FROM_FIRST_OPTICAL, atol=1e-9)
+        assert "time went back" in proc.log()
     finally:
         listener.close()
         _stopped_cleanly(proc)
@@ -242,18 +250,26 @@ def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, t
             vo_proc.check_alive()
             assert time.monotonic() < deadline, depth_proc.log() + vo_proc.log()
             time.sleep(0.05)
-        time.sleep(0.5)  # the reliable matches of the depth outputs settle
-        sent: list[int] = []
+        # The first frame goes out until its odometry is in: the depth node skips frames while
+        # vo_node's subscriptions are not yet matched to its outputs (nobody to answer), which
+        # the graph query above cannot see. Repeats of it are stale to vo_node.
+        messages = list(bag_reader.iter_raw_messages(SAMPLE_BAG, CAMERA_TOPICS))
+        first_image, first_info = messages[:2]
+        sent = [bag_reader.header_stamp_ns(first_image.data)]
+        deadline = time.monotonic() + 30.0
+        while sent[0] not in listener.odom:
+            assert time.monotonic() < deadline, depth_proc.log() + vo_proc.log()
+            player.publish(first_info)
+            player.publish(first_image)
+            listener.wait_until(lambda: sent[0] in listener.odom, 2.0)
 
         def after_previous_answer(message: Any, _now_s: float) -> None:
             if message.topic == "/camera/image_raw":
-                if sent:
-                    listener.wait_until(lambda: sent[-1] in listener.odom, FRAME_TIMEOUT_S)
+                listener.wait_until(lambda: sent[-1] in listener.odom, FRAME_TIMEOUT_S)
                 sent.append(bag_reader.header_stamp_ns(message.data))
 
-        stats = player.play(bag_reader.iter_raw_messages(SAMPLE_BAG, CAMERA_TOPICS),
-                            ReplayOptions(), before_publish=after_previous_answer)
-        assert stats.published["/camera/image_raw"] == 44
+        stats = player.play(messages[2:], ReplayOptions(), before_publish=after_previous_answer)
+        assert stats.published["/camera/image_raw"] == 43
         listener.wait_until(lambda: sent[-1] in listener.odom, FRAME_TIMEOUT_S)
         vo_proc.check_alive()
     finally:
@@ -262,7 +278,8 @@ def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, t
         _stopped_cleanly(depth_proc)
     truth = _bag_poses()
     stamps = sorted(listener.odom)
-    assert len(stamps) >= 40, f"only {len(stamps)} of 44 frames tracked:\n{vo_proc.log()}"
+    missing = [i for i, stamp in enumerate(sorted(truth)) if stamp not in listener.odom]
+    assert len(stamps) >= 42, f"frames {missing} of 44 not tracked:\n{vo_proc.log()}"
     assert set(stamps) <= set(truth)
     for stamp in stamps:
         odom = listener.odom[stamp]
@@ -276,7 +293,7 @@ def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, t
         errors_m.append(float(np.linalg.norm(got[:3, 3] - expected[:3, 3])))
         angles_deg.append(float(np.degrees(se3.rotation_angle_rad(se3.inverse(got) @ expected))))
         path_m += float(np.linalg.norm(truth[stamp][:3, 3] - truth[previous][:3, 3]))
-    report = (f"{len(stamps)} poses, path {path_m:.3f} m, max error {max(errors_m):.3f} m, "
+    report = (f"{len(stamps)} poses (missing {missing}), path {path_m:.3f} m, max error {max(errors_m):.3f} m, "
               f"final {errors_m[-1]:.3f} m ({errors_m[-1] / path_m:.1%} of the path), max angle "
               f"{max(angles_deg):.2f} deg")
     # The twist is the camera's own velocity: its speed follows the ground truth's.

@@ -4,7 +4,9 @@ The depth node publishes depth, features and depth camera_info of a frame with o
 reliably, so a consumer gets all three or none; they still arrive on three subscriptions in any
 order. A set is handed on once whole. Each topic delivers in stamp order, so once a stamp is
 whole every older, incomplete set can never complete: it is dropped and counted, as are
-messages older than the last whole set (stale) and pending sets beyond ``max_pending``.
+messages older than the last whole set (stale) and pending sets beyond ``max_pending``. A
+message older than that by more than ``restart_after_ns`` means time went back (a bag played
+again): the pairing starts afresh instead of calling everything stale from then on.
 What ``message_filters.TimeSynchronizer`` does, without depending on it (not on PyPI).
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PairingCounts:
     overflow: int = 0  # sets pushed out by max_pending
     stale: int = 0  # messages at or before the newest whole set's stamp
     duplicate: int = 0  # a second message of one topic with one stamp (the newer one is kept)
+    restarts: int = 0  # time went back by more than restart_after_ns
 
 
 @dataclass
@@ -44,6 +47,7 @@ class ExactPairing(Generic[T]):
 
     topics: Sequence[str]
     max_pending: int = 8
+    restart_after_ns: int | None = None  # None: older messages are only ever stale
     counts: PairingCounts = field(default_factory=PairingCounts)
 
     def __post_init__(self) -> None:
@@ -60,7 +64,13 @@ class ExactPairing(Generic[T]):
         if topic not in self.topics:
             raise ConfigError(f"topic {topic!r} is not one of the paired topics {list(self.topics)}")
         with self._lock:
-            if self._last_paired_ns is not None and stamp_ns <= self._last_paired_ns:
+            last = self._last_paired_ns
+            if (last is not None and self.restart_after_ns is not None
+                    and stamp_ns < last - self.restart_after_ns):
+                self._pending.clear()
+                self._last_paired_ns = None
+                self.counts.restarts += 1
+            elif last is not None and stamp_ns <= last:
                 self.counts.stale += 1
                 return None
             slot = self._pending.get(stamp_ns)

@@ -18,7 +18,7 @@ import pytest
 
 from bag_helpers import write_foreign_bag
 from depth_unet_ros.bags import reader as bag_reader
-from depth_unet_ros.commands.bag_eval import prepare_ros_environment
+from depth_unet_ros.streaming_eval.ros_environment import prepare_ros_environment
 from depth_unet_ros.cli import main
 from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
@@ -112,7 +112,7 @@ def test_comparisons_spread_over_the_bag_and_survive_dropped_frames():
     next answer, a dropped end by the last answer, and nothing else is held."""
     from types import SimpleNamespace
 
-    from depth_unet_ros.commands.bag_eval import ComparisonPicker
+    from depth_unet_ros.streaming_eval.comparisons import ComparisonPicker
 
     def run(answered):
         picker = ComparisonPicker(list(range(44)))

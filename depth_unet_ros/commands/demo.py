@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from depth_unet_ros.commands.bag_eval import Evaluation, add_evaluation_arguments, evaluate_and_report
+from depth_unet_ros.commands.bag_eval import add_evaluation_arguments
 from depth_unet_ros.errors import ConfigError, DatasetError
 
 SAMPLE_BAG = "sample_handheld"
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from depth_unet_ros.bags.replay import ReplayOptions
     from depth_unet_ros.streaming_eval.evaluator import StreamConfig
+    from depth_unet_ros.streaming_eval.job import Evaluation, evaluate_and_report
 
     if args.bag and args.data:
         raise ConfigError("pass --bag or --data, not both")

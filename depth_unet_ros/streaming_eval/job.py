@@ -1,123 +1,22 @@
-"""Replay a rosbag2 through depth_node over DDS and score what it publishes on /depth/image
-against the bag's ground truth: the DESIGN.md metrics (per frame and averaged), end-to-end
-latency, throughput, and frames dropped or missing.
-
-Starts depth_node with --model the way the launch file does (or attaches to a running one with
---no-node), plays the bag with its recorded timing (or listens while `ros2 bag play` plays it,
-with --no-play), pairs every depth image with its ground truth by exact header stamp, and
-writes report.md, metrics.json, latency_hist.png, error_vs_depth.png and comparison images
-into --out. Nothing is written unless the evaluation succeeds.
+"""One bag-eval job: check the outputs, start depth_node (or attach), stream the bag through
+it, stop it, and write report.md, metrics.json, figures and comparison images into the output
+folder only when everything succeeded. ``depth-unet bag-eval`` and ``depth-unet demo`` run it.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, MutableMapping
+from typing import Any
 
-from depth_unet_ros.backends import BACKEND_CHOICES
 from depth_unet_ros.errors import ConfigError, ModelLoadError
-from depth_unet_ros.fastdds_transports import BuiltinTransports, environment_problem
+from depth_unet_ros.streaming_eval.comparisons import ComparisonPicker, save_comparisons
+from depth_unet_ros.streaming_eval.ros_environment import prepare_ros_environment
 
-NUM_COMPARISONS = 4
 NODE_LOG_NAME = "depth_node.log"
-
-EXAMPLES = """examples:
-  depth-unet bag-eval nyu_test                                 # bundled model, node started here
-  depth-unet bag-eval nyu_test --model model.onnx --out report_nyu --json nyu.json
-  depth-unet bag-eval my_bag --image-topic /camera/color/image_raw \\
-      --ground-truth-topic /camera/aligned_depth_to_color/image_raw
-  depth-unet bag-eval nyu_test --no-node --depth-topic /cam1/depth/image   # a running node
-  depth-unet bag-eval nyu_test --no-play &  ros2 bag play nyu_test         # another player
-"""
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", help="rosbag2 folder (MCAP or sqlite3) with images and ground-truth "
-                                    "depth, e.g. from `depth-unet nyu-to-bag`")
-    add_evaluation_arguments(parser, default_out="bag_eval_out")
-    parser.add_argument("--rate", type=float, default=1.0,
-                        help="playback speed factor (like ros2 bag play --rate); below 1 gives a "
-                             "slow model time to answer every frame")
-    parser.add_argument("--start-offset", type=float, default=0.0, metavar="S",
-                        help="skip the bag's first S seconds")
-    parser.add_argument("--no-play", action="store_true",
-                        help="do not play the bag: wait while another player (ros2 bag play BAG) "
-                             "publishes it, and read only the ground truth from the file")
-    parser.add_argument("--image-topic", default="/camera/image_raw",
-                        help="the bag's camera image topic: sensor_msgs/Image, or a jpeg/png "
-                             "CompressedImage topic ending in /compressed (the node then runs "
-                             "with compressed_input); the node is remapped to it")
-    parser.add_argument("--ground-truth-topic", default="/camera/depth/ground_truth",
-                        help="the bag's ground-truth depth (32FC1 metres or 16UC1 millimetres, "
-                             "same header stamp as the image); never published")
-    parser.add_argument("--depth-topic", default="/depth/image",
-                        help="the node's depth output (/<namespace>/depth/image when namespaced)")
-    parser.add_argument("--idle-timeout", type=float, default=5.0,
-                        help="with --no-play: the stream is over after this many seconds without "
-                             "a frame or an answer")
-
-
-def add_evaluation_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """Options shared with ``depth-unet demo``."""
-    parser.add_argument("--model", default=None,
-                        help="model the node runs (.onnx, .engine, .pt); default: the bundled "
-                             "depth_unet_ros/models/default.onnx; ignored with --no-node")
-    parser.add_argument("--backend", default="auto",
-                        choices=BACKEND_CHOICES,
-                        help="the node's inference backend")
-    parser.add_argument("--out", default=default_out,
-                        help="folder for report.md, metrics.json, figures and the node's log")
-    parser.add_argument("--json", default=None, metavar="FILE",
-                        help="also write the metrics JSON (DESIGN.md layout) to FILE")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing report in --out (and --json) instead of refusing")
-    parser.add_argument("--no-node", action="store_true",
-                        help="attach to a depth_node that is already running (same ROS_DOMAIN_ID "
-                             "and FASTDDS_BUILTIN_TRANSPORTS) instead of starting one")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds to wait for the node to appear, for its first answer, and "
-                             "for late answers at the end")
-
-
-def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
-                            own_player: bool = True, pid: int | None = None) -> list[str]:
-    """Set the DDS environment for this process and the node it starts; notes to print.
-
-    Only when this command owns both ends (it starts the node and plays the bag) does it pick
-    Fast DDS's large-data transport (lower latency for VGA images), a private ROS_DOMAIN_ID when
-    none is set (so it neither hears a real camera nor disturbs one), and drop a restricted
-    discovery range, with which rmw_fastrtps replaces the large-data transport by lossy
-    localhost UDP. A running node (--no-node) or another player (--no-play) lives in another
-    shell: everything stays as the user set it, since mismatched transports deliver nothing.
-    """
-    notes: list[str] = []
-    if not (start_node and own_player):
-        if environ.get("FASTDDS_BUILTIN_TRANSPORTS"):
-            notes.append(f"FASTDDS_BUILTIN_TRANSPORTS={environ['FASTDDS_BUILTIN_TRANSPORTS']}: "
-                         "the node and the player must use the same")
-        return notes + _transport_problems(environ)
-    environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-    notes += _transport_problems(environ)
-    if "ROS_DOMAIN_ID" not in environ:
-        environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() if pid is None else pid) % 101)  # 1..101
-        notes.append(f"using private ROS_DOMAIN_ID={environ['ROS_DOMAIN_ID']} (set ROS_DOMAIN_ID "
-                     "to choose one)")
-    if BuiltinTransports.parse(environ["FASTDDS_BUILTIN_TRANSPORTS"]).mode == "LARGE_DATA":
-        for key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
-            if environ.get(key, "") not in ("", "0", "SUBNET", "DEFAULT"):
-                notes.append(f"ignoring {key}={environ.pop(key)}: it disables the large-data "
-                             "transport")
-    return notes
-
-
-def _transport_problems(environ: Mapping[str, str]) -> list[str]:
-    problem = environment_problem(environ)
-    return [problem] if problem else []
 
 
 def check_outputs(out: Path, json_path: Path | None, overwrite: bool) -> None:
@@ -154,33 +53,13 @@ class Evaluation:
 
     bag: Path
     out: Path
-    config: Any  # stream_eval.StreamConfig
+    config: Any  # streaming_eval.evaluator.StreamConfig
     model: str | None = None  # None with attach
     backend: str = "auto"
     attach: bool = False
     json_path: Path | None = None
     overwrite: bool = False
     describe: dict[str, str] = field(default_factory=dict)
-
-
-def run(args: argparse.Namespace) -> int:
-    from depth_unet_ros.bags.replay import ReplayOptions
-    from depth_unet_ros.streaming_eval.evaluator import StreamConfig
-
-    if not args.timeout > 0 or not args.idle_timeout > 0:
-        raise ConfigError(f"--timeout and --idle-timeout must be positive, got {args.timeout}, "
-                          f"{args.idle_timeout}")
-    config = StreamConfig(image_topic=args.image_topic, ground_truth_topic=args.ground_truth_topic,
-                          depth_topic=args.depth_topic, play=not args.no_play,
-                          replay=ReplayOptions(rate=args.rate, start_offset_s=args.start_offset),
-                          discovery_timeout_s=args.timeout, answer_timeout_s=args.timeout,
-                          idle_timeout_s=args.idle_timeout)
-    job = Evaluation(bag=Path(args.bag), out=Path(args.out), config=config, model=args.model,
-                     backend=args.backend, attach=args.no_node,
-                     json_path=Path(args.json) if args.json else None, overwrite=args.overwrite,
-                     describe={"data": str(args.bag)})
-    evaluate_and_report(job)
-    return 0
 
 
 def evaluate_and_report(job: Evaluation) -> Any:
@@ -205,7 +84,7 @@ def evaluate_and_report(job: Evaluation) -> Any:
                                                  result.evaluation.latency_ms,
                                                  result.stats.node_inference_ms.get("median")),
                    report.save_error_vs_depth(stage / report.ERROR_VS_DEPTH_NAME, errors)]
-        comparisons = _save_comparisons(stage, job, kept)
+        comparisons = save_comparisons(stage, job.bag, job.config.image_topic, kept)
         context = {"model": model_label, **job.describe,
                    "node": f"started here, log {NODE_LOG_NAME}" if not job.attach
                    else "attached (--no-node)",
@@ -307,55 +186,6 @@ def _node_command(job: Evaluation, plan: Any) -> list[str]:
         image_topic = image_topic[:-len(COMPRESSED_SUFFIX)]
         params["compressed_input"] = True
     return node_command(job.model, image_topic=image_topic, namespace=cfg.namespace, params=params)
-
-
-class ComparisonPicker:
-    """Up to NUM_COMPARISONS answered frames spread over the bag, holding no more than that:
-    the first answer at or after each evenly spaced position, and the last answer when the
-    node dropped the frames at the end."""
-
-    def __init__(self, positions: list[int], count: int = NUM_COMPARISONS):
-        n = len(positions)
-        self._targets = sorted({positions[round(k * (n - 1) / max(count - 1, 1))]
-                                for k in range(min(count, n))})
-        self._count = min(count, n)
-        self._kept: dict[int, Any] = {}
-        self._last: Any = None
-
-    def offer(self, scored: Any) -> None:
-        """One scored frame (its ``index`` is its position in the bag), in stream order."""
-        if self._targets and scored.index >= self._targets[0]:
-            while self._targets and scored.index >= self._targets[0]:
-                self._targets.pop(0)
-            self._kept[scored.index] = scored
-        else:
-            self._last = scored
-
-    def picked(self) -> dict[int, Any]:
-        """Position -> ScoredFrame of the frames to draw."""
-        kept = dict(self._kept)
-        if len(kept) < self._count and self._last is not None:
-            kept[self._last.index] = self._last
-        return kept
-
-
-def _save_comparisons(stage: Path, job: Evaluation, kept: dict) -> list[Path]:
-    """input | prediction | ground truth images of the kept frames (images read from the bag)."""
-    from depth_unet_ros.bags import reader as bag_reader
-    from depth_unet_ros.streaming_eval.report import COMPARISON_DIR
-    from depth_unet_ros.visualize import comparison_image, save_png
-
-    stamps = {scored.stamp_ns: scored for scored in kept.values()}
-    paths = []
-    for _, stamp, msg in bag_reader.decode(job.bag, [job.config.image_topic], stamps=stamps):
-        scored = stamps.pop(stamp, None)
-        if scored is None:
-            continue
-        name = scored.name.replace("@", "_t")
-        paths.append(save_png(stage / COMPARISON_DIR / f"{name}.png",
-                              comparison_image(bag_reader.rgb_of(msg), scored.depth_m,
-                                               scored.gt_depth_m)))
-    return sorted(paths)
 
 
 def _print_summary(result: Any, model_label: str, format_metric_table: Any) -> None:

@@ -96,7 +96,7 @@ def _residuals(ref: ReferenceLevel, image: np.ndarray, cur_from_kf: np.ndarray,
     usable = inside & front
     r = values - ref.values
     r[~usable] = 0.0
-    return r, np.linalg.norm(r, axis=1), usable
+    return r, np.sqrt(np.einsum("nc,nc->n", r, r)), usable
 
 
 def _huber(e: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:

@@ -9,14 +9,12 @@ it, so a slow model drops stale frames (counted in /diagnostics) instead of queu
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import signal
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -41,12 +39,7 @@ from depth_unet_ros.node_core import LatestSlot, NodeSettings, NodeStats, QosCho
 from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
-
-try:  # rclpy >= Humble raises this from spin() when the context is shut down by a signal
-    from rclpy.executors import ExternalShutdownException
-except ImportError:  # pragma: no cover - older rclpy
-    class ExternalShutdownException(Exception):  # type: ignore[no-redef]
-        pass
+from depth_unet_ros.ros_shutdown import ExternalShutdownException, shutdown, sigint_ignored
 
 EstimatorFactory = Callable[[str, str, int], Any]  # (model_path, backend, num_threads) -> estimator
 WARN_THROTTLE_S = 5.0
@@ -424,27 +417,6 @@ class DepthNode(DepthServing, Node):
         self._start_serving()
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored inside, the previous handler restored after (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _shutdown() -> None:
-    try_shutdown = getattr(rclpy, "try_shutdown", None)  # Galactic and newer
-    if try_shutdown is not None:
-        try_shutdown()
-    elif rclpy.ok():
-        rclpy.shutdown()
-
-
 def main(args: Sequence[str] | None = None, estimator_factory: EstimatorFactory | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad model or parameters)."""
     return run_node(lambda: DepthNode(estimator_factory=estimator_factory), args)
@@ -478,11 +450,11 @@ def run_node(make_node: Callable[[], DepthServing], args: Sequence[str] | None =
     finally:
         # A terminal's Ctrl-C reaches this process twice under ros2 launch (the group's signal,
         # then launch's): the second must not cut the cleanup short with a traceback.
-        with _sigint_ignored():
+        with sigint_ignored():
             if node is not None:
                 node.close()
                 node.destroy_node()
-            _shutdown()
+            shutdown()
     return 0
 
 

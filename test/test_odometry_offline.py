@@ -216,7 +216,10 @@ def test_seven_scenes_with_the_training_rig_tracks_sensor_depth(tmp_path):
 
 def test_scoring_and_the_command_import_neither_torch_nor_rclpy():
     code = ("import sys, numpy as np\n"
-            "import depth_unet_ros.commands.odometry, depth_unet_ros.odometry.offline\n"
+            "import depth_unet_ros.commands.odometry\n"
+            "heavy = ('torch', 'rclpy', 'evo', 'cv2', 'tqdm', 'onnxruntime', 'matplotlib')\n"
+            "assert not [m for m in heavy if m in sys.modules], 'depth-unet --help got slow'\n"
+            "import depth_unet_ros.odometry.offline\n"
             "import depth_unet_ros.odometry.baseline\n"
             "from depth_unet_ros.odometry.trajectory import Trajectory, score_trajectory\n"
             "poses = np.tile(np.eye(4), (40, 1, 1)); poses[:, 0, 3] = np.arange(40) * 0.01\n"

@@ -89,6 +89,18 @@ def depth_at(depth_m: np.ndarray, height: int, width: int, max_spread: float,
     return np.where(ok, total / np.maximum(frac, 1e-6), 0.0).astype(np.float32)
 
 
+def shrink_depth(depth_m: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W) depth -> (height, width) float32: the mean of each footprint's valid readings,
+    NaN where fewer than half of them are valid (NaN or <= 0 is invalid on input)."""
+    d = np.asarray(depth_m, dtype=np.float32)
+    valid = np.isfinite(d) & (d > 0)
+    size = (width, height)
+    total = cv2.resize(np.where(valid, d, 0.0).astype(np.float32), size,
+                       interpolation=cv2.INTER_AREA)
+    frac = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    return np.where(frac >= 0.5, total / np.maximum(frac, 1e-6), np.nan).astype(np.float32)
+
+
 def scale_k(k: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
     """Camera matrix for an image of ``src_hw`` resized to ``dst_hw`` (pixel-centre rule)."""
     sy, sx = dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]

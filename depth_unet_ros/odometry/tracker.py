@@ -21,7 +21,7 @@ from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.odometry import se3
 from depth_unet_ros.odometry.alignment import LevelResult, ReferenceLevel, align_level, make_reference
 from depth_unet_ros.odometry.pyramid import (depth_at, depth_edges, halve, normalize_features,
-                                             resize, scale_k)
+                                             resize, scale_k, shrink_depth)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,14 @@ class FeatureTracker:
                                    f"{feats.shape}; transpose a CHW prediction first")
         if np.asarray(k).shape != (3, 3):
             raise ImageFormatError(f"k must be a 3x3 camera matrix, got shape {np.shape(k)}")
+        full_hw = depth.shape
         depth = np.where(depth <= cfg.max_depth_m, depth, np.nan)
+        # Every level is at most half as wide as this: shrink larger depth first (a 640x480
+        # depth image otherwise costs more to smooth than the whole alignment).
+        uses_intensity = image_rgb is not None and cfg.use_intensity
+        work_w = 2 * max(feats.shape[1], cfg.intensity_width if uses_intensity else 0)
+        if depth.shape[1] > work_w:
+            depth = shrink_depth(depth, round(work_w * depth.shape[0] / depth.shape[1]), work_w)
         if cfg.depth_blur_px > 0:
             depth = _smooth_depth(depth, cfg.depth_blur_px * depth.shape[1] / 320.0)
         depth, edges = depth_edges(depth, cfg.depth_edge_spread)
@@ -217,10 +224,10 @@ class FeatureTracker:
                 level = halve(level)
             hw = level.shape[:2]
             levels.append(level)
-            ks.append(scale_k(k, depth.shape, hw))
+            ks.append(scale_k(k, full_hw, hw))
             depths.append(depth_at(depth, hw[0], hw[1], cfg.depth_edge_spread, edges))
         intensity, intensity_k, intensity_depth = [], [], []
-        if image_rgb is not None and cfg.use_intensity:
+        if uses_intensity:
             rgb = np.asarray(image_rgb)
             if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
                 raise ImageFormatError(f"image_rgb must be (H, W, 3) uint8, got {rgb.shape} "
@@ -234,7 +241,7 @@ class FeatureTracker:
                 if min(width, height) < 16:
                     break
                 intensity.append(resize(grey, height, width))
-                intensity_k.append(scale_k(k, depth.shape, (height, width)))
+                intensity_k.append(scale_k(k, full_hw, (height, width)))
                 intensity_depth.append(depth_at(depth, height, width, cfg.depth_edge_spread,
                                                 edges))
         return _Frame(levels, ks, depths, intensity, intensity_k, intensity_depth)

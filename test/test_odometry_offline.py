@@ -12,7 +12,7 @@ from depth_unet_ros.cli import main
 from depth_unet_ros.datasets.folder import write_folder_frame
 from depth_unet_ros.datasets.registered import FrameRange
 from depth_unet_ros.datasets.synthetic.handheld import POSE_NAME, HandheldSequence
-from depth_unet_ros.errors import ConfigError, ImageFormatError
+from depth_unet_ros.errors import ConfigError, DatasetError, ImageFormatError
 from depth_unet_ros.odometry.baseline import OpenCvRgbdOdometry
 from depth_unet_ros.odometry.offline import (FolderSequence, RunSpec, open_sequence,
                                              parse_frame_range, parse_rig, run_odometry)
@@ -252,3 +252,10 @@ def test_a_folder_without_poses_gets_a_trajectory_but_no_scores(tmp_path, capsys
     assert main(["odometry", "--data", str(tmp_path / "missing"), "--out", str(out),
                  "--overwrite"]) == 1
     assert "neither a folder dataset nor a rosbag2" in capsys.readouterr().err
+
+
+def test_a_pose_file_without_its_fields_is_a_dataset_error(tmp_path):
+    data = _synthetic_folder(tmp_path / "walk", frames=2)
+    (data / "f001" / POSE_NAME).write_text(json.dumps({"stamp_ns": 5, "position": [0, 0, 0]}))
+    with pytest.raises(DatasetError, match="orientation_xyzw"):
+        FolderSequence(data, load_sensor_depth=False)

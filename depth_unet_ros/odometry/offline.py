@@ -98,8 +98,9 @@ def _read_pose(path: Path) -> dict | None:
         return None
     try:
         record = json.loads(path.read_text())
-        for key in ("stamp_ns", "position", "orientation_xyzw"):
-            record[key]  # noqa: B018 - presence check
+        missing = [k for k in ("stamp_ns", "position", "orientation_xyzw") if k not in record]
+        if missing:
+            raise KeyError(", ".join(missing))
         return record
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"{path} is not a pose file ({exc!r}); it needs stamp_ns, position "

@@ -98,3 +98,19 @@ def test_soak_benchmark_reports_memory_rates_and_the_camera_restart(tmp_path: Pa
     assert run["answered_after_restart"] > 0, run
     assert run["rss_mib"]["end"] > 0 and len(run["memory"]) >= 5
     assert png.stat().st_size > 0 and "| setting |" in result.stdout
+
+
+@pytest.mark.slow
+def test_tracker_benchmark_times_each_depth_size_alone_and_beside_the_model(tmp_path: Path) -> None:
+    """--quick gives one row per depth size, alone and with the depth model's process beside,
+    each with positive times (their size is not checked: the machine is shared)."""
+    out = tmp_path / "tracker.json"
+    result = _run("bench_tracker.py", "--quick", "--json", str(out), timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["depth_size"], r["depth_model_beside"]) for r in rows} == {
+        (s, b) for s in ("network", "input") for b in (False, True)}
+    for row in rows:
+        assert row["frames"] == 12 and 0 < row["median_ms"] <= row["p90_ms"]
+        assert row["cpu_median_ms"] > 0
+    assert "| depth size |" in result.stdout

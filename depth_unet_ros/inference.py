@@ -24,7 +24,8 @@ from depth_unet_ros.preprocessing import check_rgb_image, resize_depth, resize_i
 
 log = logging.getLogger(__name__)
 
-OUTPUT_SIZES = ("network", "input")
+# Size of a prediction: the camera's (input) or the model's (network); the node's output_size.
+OUTPUT_SIZES = ("input", "network")
 ONNX_SUFFIXES = (".onnx",)
 TORCH_SUFFIXES = (".pt", ".pth")
 ENGINE_SUFFIXES = (".engine", ".plan")

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from depth_unet_ros.backends import BACKEND_CHOICES
+from depth_unet_ros.inference import OUTPUT_SIZES as OUTPUT_SIZE_CHOICES
 
 RELIABILITY_CHOICES = ("auto", "best_effort", "reliable")
-OUTPUT_SIZE_CHOICES = ("input", "network")
 # Open upper ends: a ParameterDescriptor range needs both ends, and these refuse nothing the
 # node accepted before the ranges existed.
 INT64_MAX = 2**63 - 1

@@ -6,6 +6,7 @@ stride-4 function of the rendered image, so no depth model is needed.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,6 +19,8 @@ from depth_unet_ros.odometry.pyramid import bilinear, depth_at, scale_k
 from depth_unet_ros.odometry.tracker import FeatureTracker, TrackerConfig, TrackResult
 
 FRAME_NS = 33_333_333
+REPO = Path(__file__).resolve().parents[1]
+SEVEN_SCENES = REPO / ".." / "shared" / "data" / "real_handheld_7scenes"
 
 
 @lru_cache(maxsize=None)
@@ -194,3 +197,28 @@ def test_pyramid_helpers():
     assert small[1, 1] == pytest.approx(2.05)
     depth[0:3, 0:4] = np.nan  # now over half of the footprint has no reading
     assert depth_at(depth, 2, 2, max_spread=0.05)[0, 0] == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SEVEN_SCENES.is_dir(), reason="../shared/data/real_handheld_7scenes absent")
+def test_beats_opencv_rgbd_on_the_same_model_depth_on_held_out_real_frames():
+    """The issue's bar on the real frames the bundled model never trained on (7-Scenes 420-499,
+    as depth_node publishes them): the tracker's ATE is below OpenCV RGB-D odometry's on the same
+    model depth, and its RPE (1 s) no more than 5 % above it (the two are close there: 5.7 and
+    6.7 cm when tuned), with no failed frame."""
+    from depth_unet_ros.datasets.registered import FrameRange
+    from depth_unet_ros.inference import bundled_model_path, load_estimator
+    from depth_unet_ros.odometry.offline import RunSpec, open_sequence, run_odometry
+    from depth_unet_ros.odometry.trajectory import score_trajectory
+
+    frames = open_sequence(SEVEN_SCENES, FrameRange(420, 500),
+                           str(REPO / "config" / "train_real_default.yaml"),
+                           load_sensor_depth=False)
+    specs = [RunSpec("feature", "model"), RunSpec("opencv", "model")]
+    with load_estimator(bundled_model_path()) as estimator:
+        output = run_odometry(frames, specs, estimator, progress=False)
+    reference = frames.reference
+    ours, opencv = (score_trajectory(run.trajectory, reference) for run in output.runs)
+    assert output.runs[0].failures == 0
+    assert ours.ate.rmse_m < opencv.ate.rmse_m, (ours.ate, opencv.ate)
+    assert ours.rpe.rmse_m <= 1.05 * opencv.rpe.rmse_m, (ours.rpe, opencv.rpe)

@@ -1,14 +1,17 @@
 """Visual-odometry pose tracker on the depth node's decoder features (numpy + cv2 only).
 
 Each frame is aligned directly to the current keyframe: the keyframe's pixels, lifted to 3D by
-the keyframe's predicted depth, are warped into the frame, and the SE(3) motion that makes the
-frame's (normalised) features match the keyframe's is solved coarse to fine by robust
-Levenberg-Marquardt (``alignment.py``), optionally finished on image intensity at a finer
-level. A constant-velocity model gives the first guess; a solve that does not converge, leaves
-too few pixels in view, or jumps implausibly far from the guess is reported as ``ok=False``
-with the guess as the pose, never as a wild pose. The keyframe moves on when the view has moved
-or turned enough, or when too little of it stays in view, so drift grows per keyframe rather
-than per frame.
+the keyframe's predicted depth (smoothed: the model's is rough from pixel to pixel), are warped
+into the frame, and the SE(3) motion that makes the frame's normalised features match the
+keyframe's is solved coarse to fine by robust Levenberg-Marquardt (``alignment.py``), then
+refined on grey-level intensity when the image is given. On real frames the decoder features
+are noisy from pixel to pixel: they bring the solve near, the intensity levels set the final
+pose (features alone: 7-Scenes 0-499 ATE 9.5 cm; with intensity 5.4 cm). A constant-velocity
+model gives the first guess. A solve that leaves too few keyframe pixels in view or fitting,
+is not constrained in every direction, or jumps implausibly far from the guess is reported as
+``ok=False`` with the guess as the pose (and ``reason`` saying why), never as a wild pose. The
+keyframe moves on when the view has moved or turned enough, or too little of it stays in view,
+so drift grows per keyframe rather than per frame.
 """
 from __future__ import annotations
 

@@ -117,9 +117,11 @@ def node_launch(values: Mapping[str, str]) -> NodeLaunch:
 def vo_launch(values: Mapping[str, str], vo_params_file: str) -> NodeLaunch | None:
     """How the launch file starts vo_node beside depth_node (``vo:=true``), else None.
 
-    Same namespace and use_sim_time as depth_node, and no remappings: vo_node subscribes
-    depth/image, depth/features and depth/camera_info, relative names that resolve to the
-    depth node's outputs in that namespace. Its parameters come from ``vo_params_file``.
+    Same namespace and use_sim_time as depth_node. vo_node subscribes depth/image,
+    depth/features and depth/camera_info, relative names that resolve to the depth node's
+    outputs in that namespace, so they need no remapping; its ``image`` (the camera's image,
+    used with its parameter use_image) is remapped to the depth node's image topic. Its
+    parameters come from ``vo_params_file``.
     """
     if not parse_bool("vo", values.get("vo", "false")):
         return None
@@ -130,7 +132,7 @@ def vo_launch(values: Mapping[str, str], vo_params_file: str) -> NodeLaunch | No
     return NodeLaunch(
         namespace=values.get("namespace", ""), params_file=vo_params_file,
         overrides={"use_sim_time": parse_bool("use_sim_time", values.get("use_sim_time", "false"))},
-        remappings=[])
+        remappings=[("image", values.get("image_topic") or DEFAULT_IMAGE_TOPIC)])
 
 
 def exit_error(returncode: int | None, shutting_down: bool, node: str = "depth_node") -> str | None:

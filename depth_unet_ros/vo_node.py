@@ -47,6 +47,7 @@ RESTART_AFTER_S = 1.0
 # The depth node's outputs (relative, so one namespace holds a camera's depth and odometry).
 INPUT_TOPICS = {"depth": "depth/image", "features": "depth/features",
                 "camera_info": "depth/camera_info"}
+IMAGE_TOPIC = "image"  # the camera's own image (use_image), remapped like depth_node's input
 
 
 def _set_stamp(header: Any, stamp_ns: int) -> None:
@@ -70,14 +71,15 @@ class VoNode(Node):
                        else None)
         self._last_stamp_ns: int | None = None
         self._stats = VoStats()
+        topics = {**INPUT_TOPICS, **({"image": IMAGE_TOPIC} if settings.use_image else {})}
         self._pairing: ExactPairing[Any] = ExactPairing(
-            tuple(INPUT_TOPICS), settings.max_pending_sets, int(RESTART_AFTER_S * 1e9))
+            tuple(topics), settings.max_pending_sets, int(RESTART_AFTER_S * 1e9))
         self._slot: LatestSlot[tuple[PairedSet[Any], float]] = LatestSlot()
 
         in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
                             reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)
-        for key, topic in INPUT_TOPICS.items():
+        for key, topic in topics.items():
             msg_type = CameraInfo if key == "camera_info" else Image
             self.create_subscription(msg_type, topic, self._filer(key), in_qos)
         self._odom_pub = self.create_publisher(Odometry, "odom", 10)
@@ -95,7 +97,7 @@ class VoNode(Node):
         self._worker = threading.Thread(target=self._work, name="vo_tracking", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"tracking {', '.join(self.resolve_topic_name(t) for t in INPUT_TOPICS.values())} -> "
+            f"tracking {', '.join(self.resolve_topic_name(t) for t in topics.values())} -> "
             f"{self._odom_pub.topic_name} in frame {settings.odom_frame!r}"
             f"{', and /tf' if self._tf_pub is not None else ''}")
 
@@ -132,12 +134,14 @@ class VoNode(Node):
 
     def _process(self, whole: PairedSet[Any], completed_s: float) -> None:
         msgs = whole.messages
-        inputs = frame_inputs(msgs["depth"], msgs["features"], msgs["camera_info"])
+        inputs = frame_inputs(msgs["depth"], msgs["features"], msgs["camera_info"],
+                              msgs.get("image"))
         if self._last_stamp_ns is not None and inputs.stamp_ns <= self._last_stamp_ns:
             self._restart("time went back (a bag played again?)")
         first = self._last_stamp_ns is None
         start_s = time.monotonic()
-        result = self._tracker.track(inputs.stamp_ns, inputs.depth_m, inputs.features, inputs.k)
+        result = self._tracker.track(inputs.stamp_ns, inputs.depth_m, inputs.features, inputs.k,
+                                     inputs.image_rgb)
         track_ms = (time.monotonic() - start_s) * 1e3
         self._last_stamp_ns = inputs.stamp_ns
         covariance = None if self._chain is None else self._chain.update(

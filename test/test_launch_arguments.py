@@ -156,8 +156,9 @@ def test_vo_is_off_by_default_and_refuses_a_non_boolean(params_file):
 
 
 def test_vo_node_shares_the_depth_nodes_namespace_and_sim_time(params_file, tmp_path):
-    """vo:=true with namespace:=cam1: vo_node in cam1 with its own params file and use_sim_time,
-    and no remappings, so its relative inputs are cam1's depth node outputs."""
+    """vo:=true with namespace:=cam1: vo_node in cam1 with its own params file and use_sim_time;
+    its relative inputs are cam1's depth node outputs unremapped, and its image is the depth
+    node's camera."""
     from depth_unet_ros.launch_arguments import vo_launch
 
     vo_params = tmp_path / "vo.yaml"
@@ -166,7 +167,10 @@ def test_vo_node_shares_the_depth_nodes_namespace_and_sim_time(params_file, tmp_
     vo = vo_launch(values, str(vo_params))
     assert vo.namespace == node_launch(values).namespace == "cam1"
     assert vo.params_file == str(vo_params) and vo.overrides == {"use_sim_time": True}
-    assert vo.remappings == []
+    assert vo.remappings == [("image", DEFAULT_IMAGE_TOPIC)]
+    assert dict(node_launch(values).remappings)["image"] == DEFAULT_IMAGE_TOPIC
+    remapped = {**values, "image_topic": "/cam1/color/image_raw"}
+    assert vo_launch(remapped, str(vo_params)).remappings == [("image", "/cam1/color/image_raw")]
     with pytest.raises(LaunchArgumentError, match="vo.yaml"):
         vo_launch(values, str(tmp_path / "missing" / "vo.yaml"))
 

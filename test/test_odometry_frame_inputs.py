@@ -85,3 +85,21 @@ def test_camera_info_must_match_the_depth_size_and_have_positive_focals():
         intrinsics_of(_info(64, 48, k=(0, 0, 0, 0, 0, 0, 0, 0, 1)), (48, 64))
     with pytest.raises(MalformedFrameError, match="finite"):
         intrinsics_of(_info(64, 48, k=(np.nan,) * 9), (48, 64))
+
+
+def test_the_cameras_image_becomes_rgb_and_an_unknown_encoding_is_malformed():
+    """With use_image the camera's frame joins the set: bgr8 is turned to RGB, mono8 to three
+    equal channels, and a 16-bit image is refused as a MalformedFrameError naming the image."""
+    from depth_unet_ros.odometry.frame_inputs import image_rgb_of
+
+    bgr = np.zeros((4, 6, 3), np.uint8)
+    bgr[..., 0] = 255  # blue
+    np.testing.assert_array_equal(image_rgb_of(_image(bgr, "bgr8"))[0, 0], [0, 0, 255])
+    grey = np.full((4, 6), 7, np.uint8)
+    assert image_rgb_of(_image(grey, "mono8")).shape == (4, 6, 3)
+    with pytest.raises(MalformedFrameError, match="camera image"):
+        image_rgb_of(_image(np.zeros((4, 6), np.uint16), "mono16"))
+    depth = np.full((48, 64), 2.0, np.float32)
+    inputs = frame_inputs(_image(depth, "32FC1"), _image(np.ones((12, 16, 8), np.float32), "32FC8"),
+                          _info(64, 48), _image(bgr, "bgr8"))
+    assert inputs.image_rgb.shape == (4, 6, 3)

@@ -3,7 +3,8 @@
 Works on any objects with the sensor_msgs fields (no rclpy), so it is unit-tested without a
 graph. Depth must be ``32FC1`` metres (REP 118, NaN invalid); features ``32FC<C>`` (HWC, at the
 network size / stride); the depth camera_info must describe the depth image's size, since the
-tracker projects depth pixels through its K. A contradiction raises MalformedFrameError (an
+tracker projects depth pixels through its K. The camera's own image, when the node pairs it
+too, is any 8-bit encoding the depth node takes. A contradiction raises MalformedFrameError (an
 ImageFormatError), which the node counts and drops.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.image_conversion import encoding_layout, image_msg_to_array
+from depth_unet_ros.preprocessing import to_rgb
 
 
 class MalformedFrameError(ImageFormatError):
@@ -30,6 +32,7 @@ class FrameInputs:
     depth_m: np.ndarray  # (H, W) float32, NaN invalid
     features: np.ndarray  # (h, w, C) float32, HWC as the message's bytes
     k: np.ndarray  # (3, 3) float64 at the depth image's size
+    image_rgb: np.ndarray | None = None  # (H', W', 3) uint8, the camera's image, when paired
 
 
 def stamp_ns_of(header: Any) -> int:
@@ -76,8 +79,20 @@ def intrinsics_of(msg: Any, depth_hw: tuple[int, int]) -> np.ndarray:
     return k
 
 
-def frame_inputs(depth_msg: Any, features_msg: Any, info_msg: Any) -> FrameInputs:
-    """The three messages of one stamp (as paired by ExactPairing) -> FrameInputs."""
+def image_rgb_of(msg: Any) -> np.ndarray:
+    """The camera's Image (rgb8, bgr8, rgba8, bgra8, mono8) -> (H, W, 3) uint8 RGB."""
+    try:
+        return np.ascontiguousarray(to_rgb(image_msg_to_array(msg), str(msg.encoding)))
+    except MalformedFrameError:
+        raise
+    except ImageFormatError as exc:
+        raise MalformedFrameError(f"camera image: {exc}") from exc
+
+
+def frame_inputs(depth_msg: Any, features_msg: Any, info_msg: Any,
+                 image_msg: Any = None) -> FrameInputs:
+    """The messages of one stamp (as paired by ExactPairing) -> FrameInputs; ``image_msg``
+    (the camera's image of that stamp) is optional."""
     try:
         depth = depth_of(depth_msg)
     except MalformedFrameError:
@@ -90,5 +105,6 @@ def frame_inputs(depth_msg: Any, features_msg: Any, info_msg: Any) -> FrameInput
         raise
     except ImageFormatError as exc:
         raise MalformedFrameError(f"features: {exc}") from exc
+    image_rgb = None if image_msg is None else image_rgb_of(image_msg)
     return FrameInputs(stamp_ns_of(depth_msg.header), str(depth_msg.header.frame_id), depth,
-                       features, intrinsics_of(info_msg, depth.shape[:2]))
+                       features, intrinsics_of(info_msg, depth.shape[:2]), image_rgb)

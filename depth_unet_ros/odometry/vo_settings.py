@@ -35,6 +35,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                         "parent"),
     "publish_tf": (True, "also broadcast odom_frame -> child_frame on /tf (where tf2_msgs is "
                          "installed)"),
+    "use_image": (False, "also subscribe the camera's image (topic image, sensor_msgs/Image, "
+                         "reliable), paired by stamp, so the tracker finishes on grey intensity "
+                         "(on the sample bag: half the error); the launch file remaps it to the "
+                         "depth node's camera"),
     "queue_size": (5, "history depth of each reliable input subscription"),
     "max_pending_sets": (8, "stamps waiting for their depth, features and camera_info at once; "
                             "older incomplete ones are dropped and counted"),
@@ -56,6 +60,7 @@ class VoSettings:
     odom_frame: str
     child_frame: str
     publish_tf: bool
+    use_image: bool
     queue_size: int
     max_pending_sets: int
     covariance_scale: float
@@ -85,7 +90,8 @@ class VoSettings:
         tracker = replace(_TRACKER, **{name: type(getattr(_TRACKER, name))(get[name])
                                        for name in TRACKER_PARAMETERS})
         return cls(odom_frame=str(get["odom_frame"]), child_frame=str(get["child_frame"]),
-                   publish_tf=bool(get["publish_tf"]), queue_size=int(get["queue_size"]),
+                   publish_tf=bool(get["publish_tf"]), use_image=bool(get["use_image"]),
+                   queue_size=int(get["queue_size"]),
                    max_pending_sets=int(get["max_pending_sets"]),
                    covariance_scale=float(get["covariance_scale"]),
                    diagnostics_period_s=float(get["diagnostics_period_s"]), tracker=tracker)

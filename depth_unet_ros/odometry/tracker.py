@@ -6,7 +6,7 @@ into the frame, and the SE(3) motion that makes the frame's normalised features 
 keyframe's is solved coarse to fine by robust Levenberg-Marquardt (``alignment.py``), then
 refined on grey-level intensity when the image is given. On real frames the decoder features
 are noisy from pixel to pixel: they bring the solve near, the intensity levels set the final
-pose (features alone: 7-Scenes 0-499 ATE 9.5 cm; with intensity 5.4 cm). A constant-velocity
+pose (7-Scenes 0-499: ATE 22 cm on features alone, 5.5 cm with intensity). A constant-velocity
 model gives the first guess. A solve that leaves too few keyframe pixels in view or fitting,
 is not constrained in every direction, or jumps implausibly far from the guess is reported as
 ``ok=False`` with the guess as the pose (and ``reason`` saying why), never as a wild pose. The
@@ -33,7 +33,8 @@ class TrackerConfig:
 
     feature_levels: int = 2  # the features' own size and one halving (80x60, 40x30); a 20x15
     #                          level has too few pixels to pin 6 degrees of freedom and was
-    #                          worse on 7-Scenes 0-499 (ATE 6.3 vs 5.9 cm, 2 failures vs 0); 0 = intensity only
+    #                          worse on 7-Scenes 0-499 (ATE 6.3 vs 5.9 cm, 2 failures vs 0, with
+    #                          0.10 m keyframes); 0 = intensity only
     feature_norm: str = "pixel"  # "pixel" | "channel" | "none": features only learnt for depth
     #                              have unrelated channel scales; see pyramid.normalize_features
     feature_blur_px: float = 0.0  # Gaussian sigma (feature pixels); blurring cost accuracy
@@ -50,7 +51,8 @@ class TrackerConfig:
     max_depth_m: float = 10.0  # farther ones carry little translation information
     depth_blur_px: float = 3.0  # Gaussian sigma (pixels at 320 px width) over valid depth: the
     #                             model's depth jumps ~13 % between neighbouring pixels; 3 px
-    #                             took 7-Scenes 420-499 from ATE 3.6 to 1.9 cm (0-499: 5.9 -> 5.7)
+    #                             took 7-Scenes 420-499 from ATE 3.6 to 1.9 cm (0-499: 5.9 -> 5.7;
+    #                             0.10 m keyframes)
     depth_edge_spread: float = 0.5  # a depth jump over 50 % between neighbouring pixels is an
     #                                  edge; coarse pixels over one are dropped (see depth_at)
     # Failure tests: any one makes the frame ok=False (pose = the motion model's prediction).

@@ -6,7 +6,7 @@ into the frame, and the SE(3) motion that makes the frame's normalised features 
 keyframe's is solved coarse to fine by robust Levenberg-Marquardt (``alignment.py``), then
 refined on grey-level intensity when the image is given. On real frames the decoder features
 are noisy from pixel to pixel: they bring the solve near, the intensity levels set the final
-pose (7-Scenes 0-499: ATE 22 cm on features alone, 5.5 cm with intensity). A constant-velocity
+pose (7-Scenes 0-499: ATE 24 cm on features alone, 6.2 cm with intensity). A constant-velocity
 model gives the first guess. A solve that leaves too few keyframe pixels in view or fitting,
 is not constrained in every direction, or jumps implausibly far from the guess is reported as
 ``ok=False`` with the guess as the pose (and ``reason`` saying why), never as a wild pose. The

@@ -33,6 +33,7 @@ setup(
         "matplotlib>=3.5",
         "rosbags>=0.10",
         "evo>=1.20",  # ATE / RPE and trajectory plots of `depth-unet odometry`
+        "threadpoolctl>=3.1",  # one BLAS thread for the pose tracker (odometry.threads)
     ],
     extras_require={
         # Pin torch yourself (e.g. the CPU or CUDA build you want) before installing this extra.

@@ -29,6 +29,7 @@ from depth_unet_ros.odometry.covariance_chain import CovarianceChain
 from depth_unet_ros.odometry.exact_pairing import ExactPairing, PairedSet
 from depth_unet_ros.odometry.frame_inputs import frame_inputs, stamp_ns_of
 from depth_unet_ros.odometry.odom_frames import OdomState, OdomTrack
+from depth_unet_ros.odometry.threads import use_one_math_thread
 from depth_unet_ros.odometry.tracker import FeatureTracker
 from depth_unet_ros.odometry.vo_settings import PARAMETERS, VoSettings
 from depth_unet_ros.odometry.vo_stats import VoStats
@@ -211,6 +212,7 @@ def main(args: Sequence[str] | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad parameters)."""
     rclpy.init(args=args)
     stop_with_parent()  # started by one of our tools: its death SIGINTs us
+    use_one_math_thread()
     node = None
     try:
         node = VoNode()

@@ -92,6 +92,7 @@ def _trajectory_path(out: Path, index: int, spec) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from depth_unet_ros.odometry.offline import open_sequence, parse_frame_range, run_odometry
+    from depth_unet_ros.odometry.threads import use_one_math_thread
     from depth_unet_ros.odometry.trajectory import (TrajectoryError, fmt_m, plot_scores,
                                                     score_trajectory, write_tum)
 
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     frames = open_sequence(args.data, parse_frame_range(args.frames), args.rig,
                            args.drop_duplicates, args.rate,
                            load_sensor_depth=any(s.depth == "sensor" for s in specs))
+    use_one_math_thread()  # the model's ONNX Runtime threads are its own
     estimator = None
     try:
         if any(s.needs_model for s in specs):

@@ -57,6 +57,29 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+# The process-wide settings every DDS participant of this session is created with.
+DDS_ENV_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY",
+                "FASTDDS_BUILTIN_TRANSPORTS", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_IMPLEMENTATION")
+
+
+@pytest.fixture(autouse=True)
+def _dds_environment_unchanged():
+    """A test that leaves the session's DDS settings changed fails (and they are put back): an
+    in-process bag-eval once left FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA behind, and every later
+    participant of the session then missed nodes started on the default transports."""
+    before = {key: os.environ.get(key) for key in DDS_ENV_KEYS}
+    yield
+    after = {key: os.environ.get(key) for key in DDS_ENV_KEYS}
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    changed = {key: (before[key], after[key]) for key in DDS_ENV_KEYS if before[key] != after[key]}
+    if changed:
+        pytest.fail(f"the test left DDS settings changed (before, after): {changed}")
+
+
 @pytest.fixture(scope="session")
 def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real exported ONNX model small enough for fast tests: 64x96 input, 8 feature channels,

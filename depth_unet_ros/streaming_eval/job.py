@@ -14,7 +14,7 @@ from typing import Any
 
 from depth_unet_ros.errors import ConfigError, ModelLoadError
 from depth_unet_ros.streaming_eval.comparisons import ComparisonPicker, save_comparisons
-from depth_unet_ros.streaming_eval.ros_environment import prepare_ros_environment
+from depth_unet_ros.streaming_eval.ros_environment import applied_ros_environment
 
 NODE_LOG_NAME = "depth_node.log"
 
@@ -64,15 +64,21 @@ class Evaluation:
 
 def evaluate_and_report(job: Evaluation) -> Any:
     """Check, start the node, stream, stop it, write the report; the StreamResult."""
-    from depth_unet_ros.streaming_eval import report
-    from depth_unet_ros.evaluation.metrics import format_metric_table
-
     started = time.monotonic()
     check_outputs(job.out, job.json_path, job.overwrite)
     job.model = model_path(job.model, job.attach)
-    for note in prepare_ros_environment(os.environ, start_node=not job.attach,
-                                        own_player=job.config.play):
-        print(note)
+    with applied_ros_environment(os.environ, start_node=not job.attach,
+                                 own_player=job.config.play) as notes:
+        for note in notes:
+            print(note)
+        return _stream_and_report(job, started)
+
+
+def _stream_and_report(job: Evaluation, started: float) -> Any:
+    """Everything after the checks, under the run's DDS environment."""
+    from depth_unet_ros.evaluation.metrics import format_metric_table
+    from depth_unet_ros.streaming_eval import report
+
     stage = Path(tempfile.mkdtemp(prefix="depth_unet_eval_"))
     try:
         result, kept, errors, evaluator_notes = _stream(job, stage)

@@ -2,10 +2,15 @@
 discovery range the evaluator and the node it starts use, and the notes that explain them."""
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Mapping, MutableMapping
+from typing import Iterator, Mapping, MutableMapping
 
 from depth_unet_ros.fastdds_transports import BuiltinTransports, environment_problem
+
+# What prepare_ros_environment may set or drop.
+ENV_KEYS = ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
+            "ROS_LOCALHOST_ONLY")
 
 
 def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
@@ -42,3 +47,21 @@ def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
 def _transport_problems(environ: Mapping[str, str]) -> list[str]:
     problem = environment_problem(environ)
     return [problem] if problem else []
+
+
+@contextlib.contextmanager
+def applied_ros_environment(environ: MutableMapping[str, str], start_node: bool,
+                            own_player: bool = True) -> Iterator[list[str]]:
+    """``prepare_ros_environment`` for one run, its notes yielded; the keys it set or dropped are
+    put back afterwards, so an in-process caller (a test session, a notebook) keeps its own DDS
+    settings: a leaked LARGE_DATA once left every later participant of a pytest process unable
+    to discover nodes started with the default transports."""
+    saved = {key: environ.get(key) for key in ENV_KEYS}
+    try:
+        yield prepare_ros_environment(environ, start_node, own_player)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value

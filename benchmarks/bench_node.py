@@ -229,7 +229,7 @@ def run_relay(args: argparse.Namespace) -> int:
 
     from depth_unet_ros.allocator import reuse_frame_buffers
     from depth_unet_ros.image_cdr import SerializedImage
-    from depth_unet_ros.node import ExternalShutdownException  # rclpy's, guarded for old rclpy
+    from depth_unet_ros.ros_shutdown import ExternalShutdownException  # rclpy's, guarded for old rclpy
 
     reuse_frame_buffers()  # as the node does: the floor measures DDS, not page faults
     rclpy.init()

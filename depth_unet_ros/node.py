@@ -20,7 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.exceptions import InvalidParameterValueException, ParameterException
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -39,7 +39,7 @@ from depth_unet_ros.node_core import LatestSlot, NodeSettings, NodeStats, QosCho
 from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
-from depth_unet_ros.ros_shutdown import ExternalShutdownException, shutdown, sigint_ignored
+from depth_unet_ros.ros_shutdown import spin_until_shutdown
 
 EstimatorFactory = Callable[[str, str, int], Any]  # (model_path, backend, num_threads) -> estimator
 WARN_THROTTLE_S = 5.0
@@ -438,24 +438,7 @@ def run_node(make_node: Callable[[], DepthServing], args: Sequence[str] | None =
     transport_problem = environment_problem()
     if transport_problem:  # logged, not fatal: a Fast DDS without the options ignores them
         rclpy.logging.get_logger("depth_node").error(transport_problem)
-    node = None
-    try:
-        node = make_node()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (DepthUnetError, ParameterException) as exc:
-        rclpy.logging.get_logger("depth_node").error(f"cannot start: {exc}")
-        return 1
-    finally:
-        # A terminal's Ctrl-C reaches this process twice under ros2 launch (the group's signal,
-        # then launch's): the second must not cut the cleanup short with a traceback.
-        with sigint_ignored():
-            if node is not None:
-                node.close()
-                node.destroy_node()
-            shutdown()
-    return 0
+    return spin_until_shutdown(make_node, "depth_node")
 
 
 if __name__ == "__main__":

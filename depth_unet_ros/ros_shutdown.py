@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import rclpy
+from rclpy.exceptions import ParameterException
+
+from depth_unet_ros.errors import DepthUnetError
 
 try:  # rclpy >= Humble raises this from spin() when the context is shut down by a signal
     from rclpy.executors import ExternalShutdownException
@@ -17,7 +20,7 @@ except ImportError:  # pragma: no cover - older rclpy
     class ExternalShutdownException(Exception):  # type: ignore[no-redef]
         pass
 
-__all__ = ["ExternalShutdownException", "sigint_ignored", "shutdown"]
+__all__ = ["ExternalShutdownException", "sigint_ignored", "shutdown", "spin_until_shutdown"]
 
 
 @contextlib.contextmanager
@@ -42,3 +45,25 @@ def shutdown() -> None:
         try_shutdown()
     elif rclpy.ok():
         rclpy.shutdown()
+
+
+def spin_until_shutdown(make_node: Callable[[], Any], logger_name: str) -> int:
+    """``make_node()`` spun until Ctrl-C or shutdown, then ``close()``d and destroyed: 0, or 1
+    when the node cannot start (its DepthUnetError or parameter error logged). rclpy must be
+    initialised; the default context is shut down here."""
+    node = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (DepthUnetError, ParameterException) as exc:
+        rclpy.logging.get_logger(logger_name).error(f"cannot start: {exc}")
+        return 1
+    finally:
+        with sigint_ignored():  # a second Ctrl-C (ros2 launch sends one more) waits for cleanup
+            if node is not None:
+                node.close()
+                node.destroy_node()
+            shutdown()
+    return 0

@@ -17,13 +17,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TransformStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from depth_unet_ros.errors import DepthUnetError, ImageFormatError
+from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.node_core import DIAGNOSTICS_QOS, LatestSlot
 from depth_unet_ros.odometry.covariance_chain import CovarianceChain
 from depth_unet_ros.odometry.exact_pairing import ExactPairing, PairedSet
@@ -34,7 +33,7 @@ from depth_unet_ros.odometry.tracker import FeatureTracker
 from depth_unet_ros.odometry.vo_settings import PARAMETERS, VoSettings
 from depth_unet_ros.odometry.vo_stats import VoStats
 from depth_unet_ros.parent_watch import stop_with_parent
-from depth_unet_ros.ros_shutdown import ExternalShutdownException, shutdown, sigint_ignored
+from depth_unet_ros.ros_shutdown import spin_until_shutdown
 
 try:  # not on PyPI: a pip-only install has no tf2_msgs, and then no /tf
     from tf2_msgs.msg import TFMessage
@@ -213,22 +212,7 @@ def main(args: Sequence[str] | None = None) -> int:
     rclpy.init(args=args)
     stop_with_parent()  # started by one of our tools: its death SIGINTs us
     use_one_math_thread()
-    node = None
-    try:
-        node = VoNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (DepthUnetError, ParameterException) as exc:
-        rclpy.logging.get_logger("vo_node").error(f"cannot start: {exc}")
-        return 1
-    finally:
-        with sigint_ignored():
-            if node is not None:
-                node.close()
-                node.destroy_node()
-            shutdown()
-    return 0
+    return spin_until_shutdown(VoNode, "vo_node")
 
 
 if __name__ == "__main__":

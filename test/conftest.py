@@ -80,6 +80,19 @@ def _dds_environment_unchanged():
         pytest.fail(f"the test left DDS settings changed (before, after): {changed}")
 
 
+@pytest.fixture(scope="module")
+def context():
+    """An rclpy context of the test module's own (its participant lives as long as the module's
+    tests), shut down after them; rclpy is imported only by the tests that ask for it."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
 @pytest.fixture(scope="session")
 def tiny_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real exported ONNX model small enough for fast tests: 64x96 input, 8 feature channels,

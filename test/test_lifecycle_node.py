@@ -23,7 +23,6 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[
 pytest.importorskip("lifecycle_msgs", reason="lifecycle_msgs not installed (pip install .[ros])")
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
-from rclpy.context import Context  # noqa: E402
 
 from ros_helpers import NodeProcess, Probe, make_camera_info, make_image, ros_args  # noqa: E402
 
@@ -67,14 +66,6 @@ class LifecycleClient:
         request = ChangeState.Request()
         request.transition.id = transition_id
         return self._call(self._change, request).success
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, finalize_depth
 from depth_unet_ros.preprocessing import to_rgb
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
-from rclpy.context import Context  # noqa: E402
 
 from ros_helpers import (CONFIG, NodeProcess, Probe, make_camera_info, make_image,  # noqa: E402
                          node_executable, ros_args, stamp_key, unrestricted_env)
@@ -35,14 +34,6 @@ from ros_helpers import (CONFIG, NodeProcess, Probe, make_camera_info, make_imag
 pytestmark = pytest.mark.ros
 HELPERS = Path(__file__).with_name("ros_helpers.py")
 H, W = 120, 160
-
-
-@pytest.fixture(scope="module")
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 @pytest.fixture(scope="module")

@@ -93,16 +93,6 @@ def _fake_estimator_factory(path: str, backend: str, threads: int) -> SimpleName
     return SimpleNamespace(metadata=meta, backend=SimpleNamespace(name="fake"))
 
 
-@pytest.fixture
-def context():
-    from rclpy.context import Context
-
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def _depth_node(context, overrides=()):
     from rclpy.parameter import Parameter
 

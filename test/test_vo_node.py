@@ -24,7 +24,6 @@ from depth_unet_ros.rotations import quaternion_xyzw_to_rotation
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
 pytest.importorskip("nav_msgs", reason="nav_msgs not installed (pip install .[ros])")
-from rclpy.context import Context  # noqa: E402
 
 from ros_helpers import (NodeProcess, diagnostics_by_name, make_camera_info, make_image,  # noqa: E402
                          node_executable, ros_args, unrestricted_env)
@@ -133,14 +132,6 @@ class OdomListener:
         self.executor.shutdown(timeout_sec=2.0)
         self._thread.join(timeout=2.0)
         self.node.destroy_node()
-
-
-@pytest.fixture
-def context():
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def _stopped_cleanly(proc: NodeProcess) -> None:

@@ -204,8 +204,8 @@ def test_pyramid_helpers():
 def test_beats_opencv_rgbd_on_the_same_model_depth_on_held_out_real_frames():
     """The issue's bar on the real frames the bundled model never trained on (7-Scenes 420-499,
     as depth_node publishes them): the tracker's ATE is below OpenCV RGB-D odometry's on the same
-    model depth, and its RPE (1 s) no more than 5 % above it (the two are close there: 5.6 and
-    6.8 cm with the defaults), with no failed frame."""
+    model depth and its RPE (1 s) no worse, with no failed frame. Measured 1.7 / 5.6 cm against
+    3.5 / 6.8 cm; run-to-run noise moved RPE by about 0.4 cm."""
     from depth_unet_ros.datasets.registered import FrameRange
     from depth_unet_ros.inference import bundled_model_path, load_estimator
     from depth_unet_ros.odometry.offline import RunSpec, open_sequence, run_odometry
@@ -221,4 +221,4 @@ def test_beats_opencv_rgbd_on_the_same_model_depth_on_held_out_real_frames():
     ours, opencv = (score_trajectory(run.trajectory, reference) for run in output.runs)
     assert output.runs[0].failures == 0
     assert ours.ate.rmse_m < opencv.ate.rmse_m, (ours.ate, opencv.ate)
-    assert ours.rpe.rmse_m <= 1.05 * opencv.rpe.rmse_m, (ours.rpe, opencv.rpe)
+    assert ours.rpe.rmse_m <= opencv.rpe.rmse_m, (ours.rpe, opencv.rpe)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from depth_unet_ros.bags.clock import header_stamp_ns
 from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.odometry import se3
 from depth_unet_ros.odometry.odom_frames import ODOM_FROM_FIRST_OPTICAL
@@ -68,10 +69,6 @@ def _pose_matrix(pose: Any) -> np.ndarray:
     return out
 
 
-def _stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 class OdomListener:
     """/odom and /diagnostics subscribers and optional depth-node output publishers, spun in a
     background thread of this process."""
@@ -107,7 +104,7 @@ class OdomListener:
 
     def _on_odom(self, msg: Any) -> None:
         with self._cond:
-            self.odom[_stamp_ns(msg.header)] = msg
+            self.odom[header_stamp_ns(msg.header)] = msg
             self._cond.notify_all()
 
     def _on_diagnostics(self, msg: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Collection, Iterator, NamedTuple
 
 import numpy as np
 
+from depth_unet_ros.bags import clock
 from depth_unet_ros.datasets.base import Intrinsics
 from depth_unet_ros.errors import DatasetError, DepthUnetError
 
@@ -205,11 +206,7 @@ def decode(path: str | os.PathLike, topics: Collection[str],
             if stamps is not None and header_stamp_ns(data) not in stamps:
                 continue
             msg = reader.deserialize(data, conn.msgtype)
-            yield conn.topic, _stamp_of(msg), msg
-
-
-def _stamp_of(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            yield conn.topic, clock.header_stamp_ns(msg.header), msg
 
 
 def rgb_of(msg: Any) -> np.ndarray:

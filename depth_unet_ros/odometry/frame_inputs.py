@@ -10,10 +10,11 @@ ImageFormatError), which the node counts and drops.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from depth_unet_ros.bags.clock import header_stamp_ns
 from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.image_conversion import encoding_layout, image_msg_to_array
 from depth_unet_ros.preprocessing import to_rgb
@@ -33,11 +34,6 @@ class FrameInputs:
     features: np.ndarray  # (h, w, C) float32, HWC as the message's bytes
     k: np.ndarray  # (3, 3) float64 at the depth image's size
     image_rgb: np.ndarray | None = None  # (H', W', 3) uint8, the camera's image, when paired
-
-
-def stamp_ns_of(header: Any) -> int:
-    """A std_msgs/Header's stamp in nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def depth_of(msg: Any) -> np.ndarray:
@@ -81,30 +77,27 @@ def intrinsics_of(msg: Any, depth_hw: tuple[int, int]) -> np.ndarray:
 
 def image_rgb_of(msg: Any) -> np.ndarray:
     """The camera's Image (rgb8, bgr8, rgba8, bgra8, mono8) -> (H, W, 3) uint8 RGB."""
+    return _named("camera image", lambda m: np.ascontiguousarray(
+        to_rgb(image_msg_to_array(m), str(m.encoding))), msg)
+
+
+def _named(what: str, convert: Callable[[Any], np.ndarray], msg: Any) -> np.ndarray:
+    """``convert(msg)``; an ImageFormatError from the conversion comes out as a
+    MalformedFrameError that names which message it was (ours pass as they are)."""
     try:
-        return np.ascontiguousarray(to_rgb(image_msg_to_array(msg), str(msg.encoding)))
+        return convert(msg)
     except MalformedFrameError:
         raise
     except ImageFormatError as exc:
-        raise MalformedFrameError(f"camera image: {exc}") from exc
+        raise MalformedFrameError(f"{what}: {exc}") from exc
 
 
 def frame_inputs(depth_msg: Any, features_msg: Any, info_msg: Any,
                  image_msg: Any = None) -> FrameInputs:
     """The messages of one stamp (as paired by ExactPairing) -> FrameInputs; ``image_msg``
     (the camera's image of that stamp) is optional."""
-    try:
-        depth = depth_of(depth_msg)
-    except MalformedFrameError:
-        raise
-    except ImageFormatError as exc:
-        raise MalformedFrameError(f"depth image: {exc}") from exc
-    try:
-        features = features_of(features_msg)
-    except MalformedFrameError:
-        raise
-    except ImageFormatError as exc:
-        raise MalformedFrameError(f"features: {exc}") from exc
+    depth = _named("depth image", depth_of, depth_msg)
+    features = _named("features", features_of, features_msg)
     image_rgb = None if image_msg is None else image_rgb_of(image_msg)
-    return FrameInputs(stamp_ns_of(depth_msg.header), str(depth_msg.header.frame_id), depth,
+    return FrameInputs(header_stamp_ns(depth_msg.header), str(depth_msg.header.frame_id), depth,
                        features, intrinsics_of(info_msg, depth.shape[:2]), image_rgb)

@@ -22,7 +22,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from depth_unet_ros.bags.clock import header_stamp_ns
+from depth_unet_ros.bags.clock import stamp_ns_of
 from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.node_core import DIAGNOSTICS_QOS, LatestSlot
 from depth_unet_ros.odometry.covariance_chain import CovarianceChain
@@ -105,7 +105,7 @@ class VoNode(Node):
     # --- callbacks (executor thread): filing only ---------------------------------------------
     def _filer(self, key: str) -> Any:
         def callback(msg: Any) -> None:
-            whole = self._pairing.add(key, header_stamp_ns(msg.header), msg)
+            whole = self._pairing.add(key, stamp_ns_of(msg.header), msg)
             if whole is not None:
                 self._stats.count("paired")
                 if self._slot.put((whole, time.monotonic())):

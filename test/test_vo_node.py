@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from depth_unet_ros.bags.clock import header_stamp_ns
+from depth_unet_ros.bags.clock import stamp_ns_of
 from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.odometry import se3
 from depth_unet_ros.odometry.odom_frames import ODOM_FROM_FIRST_OPTICAL
@@ -104,7 +104,7 @@ class OdomListener:
 
     def _on_odom(self, msg: Any) -> None:
         with self._cond:
-            self.odom[header_stamp_ns(msg.header)] = msg
+            self.odom[stamp_ns_of(msg.header)] = msg
             self._cond.notify_all()
 
     def _on_diagnostics(self, msg: Any) -> None:

@@ -206,7 +206,7 @@ def decode(path: str | os.PathLike, topics: Collection[str],
             if stamps is not None and header_stamp_ns(data) not in stamps:
                 continue
             msg = reader.deserialize(data, conn.msgtype)
-            yield conn.topic, clock.header_stamp_ns(msg.header), msg
+            yield conn.topic, clock.stamp_ns_of(msg.header), msg
 
 
 def rgb_of(msg: Any) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from depth_unet_ros.bags.clock import header_stamp_ns
+from depth_unet_ros.bags.clock import stamp_ns_of
 from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.image_conversion import encoding_layout, image_msg_to_array
 from depth_unet_ros.preprocessing import to_rgb
@@ -99,5 +99,5 @@ def frame_inputs(depth_msg: Any, features_msg: Any, info_msg: Any,
     depth = _named("depth image", depth_of, depth_msg)
     features = _named("features", features_of, features_msg)
     image_rgb = None if image_msg is None else image_rgb_of(image_msg)
-    return FrameInputs(header_stamp_ns(depth_msg.header), str(depth_msg.header.frame_id), depth,
+    return FrameInputs(stamp_ns_of(depth_msg.header), str(depth_msg.header.frame_id), depth,
                        features, intrinsics_of(info_msg, depth.shape[:2]), image_rgb)

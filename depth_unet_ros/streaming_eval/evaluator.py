@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from depth_unet_ros.bags import reader as bag_reader
-from depth_unet_ros.bags.clock import header_stamp_ns
+from depth_unet_ros.bags.clock import stamp_ns_of
 from depth_unet_ros.bags.replay import BagPlayer, ReplayOptions
 from depth_unet_ros.errors import DepthUnetError
 from depth_unet_ros.evaluation.metrics import EvalProtocol
@@ -188,7 +188,7 @@ class StreamEvaluator:
 
         received_s = time.monotonic()
         depth_m = np.array(image_msg_to_array(msg), dtype=np.float32)  # copy off the message buffer
-        stamp = header_stamp_ns(msg.header)
+        stamp = stamp_ns_of(msg.header)
         self._events.put(("out", stamp, depth_m.reshape(depth_m.shape[:2]), received_s))
 
     def _on_diagnostics(self, msg: Any) -> None:

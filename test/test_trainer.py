@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from depth_unet_ros.errors import ModelLoadError
+from depth_unet_ros.errors import ConfigError, ModelLoadError
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.data import TrainingFrames
-from training.optim import build_scheduler, lr_factor
+from training.optim import build_optimizer, build_scheduler, lr_factor
 from training.trainer import Trainer, TrainingDivergedError, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +59,39 @@ def test_the_scheduler_steps_per_optimiser_step_from_lr_to_min_lr(tmp_path):
         scheduler.step()
     assert lrs[0] == pytest.approx(2.5e-3) and lrs[3] == pytest.approx(1e-2)
     assert lrs[20] == pytest.approx(1e-4)
+
+
+class _EncoderDecoder(torch.nn.Module):
+    pretrained_prefixes = ("encoder.",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Conv2d(3, 4, 3)
+        self.decoder = torch.nn.Conv2d(4, 1, 3)
+
+
+def test_the_pretrained_encoder_trains_at_its_own_rate_and_the_schedule_scales_both(tmp_path):
+    cfg = tiny_cfg(tmp_path, "optim.lr=1e-2", "optim.min_lr=1e-4", "optim.warmup_steps=0",
+                   "optim.encoder_lr_scale=0.1")
+    model = _EncoderDecoder()
+    optimizer = build_optimizer(model, cfg.optim)
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    assert rate[id(model.encoder.weight)] == pytest.approx(1e-3)
+    assert rate[id(model.encoder.bias)] == pytest.approx(1e-3) and decay[id(model.encoder.bias)] == 0
+    assert rate[id(model.decoder.weight)] == pytest.approx(1e-2) and decay[id(model.decoder.weight)] > 0
+    assert len(rate) == len(list(model.parameters()))  # every parameter in exactly one group
+    scheduler = build_scheduler(optimizer, cfg.optim, total_steps=10)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    ends = sorted({round(g["lr"], 9) for g in optimizer.param_groups})
+    assert ends == pytest.approx([1e-5, 1e-4])  # both decayed by the same factor
+
+
+def test_an_encoder_lr_scale_outside_0_to_1_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="encoder_lr_scale"):
+        tiny_cfg(tmp_path, "optim.encoder_lr_scale=0")
 
 
 # --- data -------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class OptimConfig:
     steps_per_epoch: int | None = None  # None = one full pass over the training frames
     warmup_steps: int = 200
     grad_clip_norm: float | None = 1.0  # None or 0 disables; guards against rare bad frames
+    # Multiplier of lr for the ImageNet-pretrained encoder (a model's ``pretrained_prefixes``):
+    # below 1 keeps its general features from being rewritten to fit the few real scenes.
+    encoder_lr_scale: float = 1.0
 
 
 @dataclass
@@ -170,6 +173,9 @@ def validate_config(config: TrainConfig, source: str = "the config") -> None:
     if config.optim.lr <= 0 or config.optim.min_lr < 0 or config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"{source}: need 0 <= optim.min_lr <= optim.lr and optim.lr > 0, got "
                           f"lr={config.optim.lr}, min_lr={config.optim.min_lr}")
+    if not 0 < config.optim.encoder_lr_scale <= 1:
+        raise ConfigError(f"{source}: optim.encoder_lr_scale must be in (0, 1], got "
+                          f"{config.optim.encoder_lr_scale}")
     if config.optim.steps_per_epoch is not None and config.optim.steps_per_epoch < 1:
         raise ConfigError(f"{source}: optim.steps_per_epoch must be >= 1 or null (a full pass)")
     if config.data.num_workers < 0:

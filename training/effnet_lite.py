@@ -75,6 +75,8 @@ class EffNetLiteUNet(nn.Module):
     decoder continues from that projection, so the VO features are what depth builds on.
     """
 
+    pretrained_prefixes = ("stem.", "blocks.")  # the ImageNet encoder (optim.encoder_lr_scale)
+
     def __init__(self, config: "ModelConfig"):
         super().__init__()
         net = lite0_encoder((config.input_height, config.input_width), config.encoder_weights)

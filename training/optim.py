@@ -21,11 +21,21 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
 
 
 def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on conv/linear weights only (decaying norms and biases only hurts)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": optim.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    """AdamW; weight decay on conv/linear weights only (decaying norms and biases only hurts).
+
+    Parameters under the model's ``pretrained_prefixes`` (its ImageNet encoder, if any) train at
+    ``optim.encoder_lr_scale`` times the rate of the rest; the scheduler scales every group alike.
+    """
+    prefixes = tuple(getattr(model, "pretrained_prefixes", ()))
+    groups = []
+    for pretrained, scale in ((False, 1.0), (True, optim.encoder_lr_scale)):
+        params = [(n, p) for n, p in model.named_parameters()
+                  if p.requires_grad and n.startswith(prefixes) == pretrained]
+        for decays in (True, False):
+            chosen = [p for _, p in params if (p.ndim > 1) == decays]
+            if chosen:
+                groups.append({"params": chosen, "lr": optim.lr * scale,
+                               "weight_decay": optim.weight_decay if decays else 0.0})
     return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas))
 
 

@@ -13,7 +13,7 @@ from depth_unet_ros.errors import ConfigError, ModelLoadError
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.data import TrainingFrames
-from training.optim import build_optimizer, build_scheduler, lr_factor
+from training.optim import build_optimizer, build_scheduler, lr_factor, pretrained_prefixes
 from training.trainer import Trainer, TrainingDivergedError, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,8 +73,9 @@ class _EncoderDecoder(torch.nn.Module):
 def test_the_pretrained_encoder_trains_at_its_own_rate_and_the_schedule_scales_both(tmp_path):
     cfg = tiny_cfg(tmp_path, "optim.lr=1e-2", "optim.min_lr=1e-4", "optim.warmup_steps=0",
                    "optim.encoder_lr_scale=0.1")
-    model = _EncoderDecoder()
-    optimizer = build_optimizer(model, cfg.optim)
+    wrapper = torch.nn.Sequential(_EncoderDecoder())  # the prefixes are found below a wrapper
+    model = wrapper[0]
+    optimizer = build_optimizer(wrapper, cfg.optim)
     rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
     decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
     assert rate[id(model.encoder.weight)] == pytest.approx(1e-3)
@@ -87,6 +88,17 @@ def test_the_pretrained_encoder_trains_at_its_own_rate_and_the_schedule_scales_b
         scheduler.step()
     ends = sorted({round(g["lr"], 9) for g in optimizer.param_groups})
     assert ends == pytest.approx([1e-5, 1e-4])  # both decayed by the same factor
+
+
+def test_the_effnet_preset_names_its_imagenet_encoder_as_pretrained():
+    from training.model import build_model
+    from training.model_config import preset
+
+    model = build_model(preset("effnet-lite0"))
+    prefixes = pretrained_prefixes(model)
+    encoder = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
+    assert any(".stem." in n for n in encoder) and any(".blocks." in n for n in encoder)
+    assert not any("decoder" in n or "head" in n for n in encoder)
 
 
 def test_an_encoder_lr_scale_outside_0_to_1_is_refused(tmp_path):

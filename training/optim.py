@@ -20,13 +20,20 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def pretrained_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
+    """Parameter-name prefixes of pretrained parts, from any submodule's ``pretrained_prefixes``
+    (so wrappers such as DepthModel need not repeat them)."""
+    return tuple(f"{path}.{prefix}" if path else prefix for path, module in model.named_modules()
+                 for prefix in getattr(module, "pretrained_prefixes", ()))
+
+
 def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
     """AdamW; weight decay on conv/linear weights only (decaying norms and biases only hurts).
 
     Parameters under the model's ``pretrained_prefixes`` (its ImageNet encoder, if any) train at
     ``optim.encoder_lr_scale`` times the rate of the rest; the scheduler scales every group alike.
     """
-    prefixes = tuple(getattr(model, "pretrained_prefixes", ()))
+    prefixes = pretrained_prefixes(model)
     groups = []
     for pretrained, scale in ((False, 1.0), (True, optim.encoder_lr_scale)):
         params = [(n, p) for n, p in model.named_parameters()

@@ -172,3 +172,34 @@ def test_photometric_jitter_changes_colour_only():
     drawn = sample_params(AugmentConfig(brightness=0.3, contrast=0.3, saturation=0.4),
                           np.random.default_rng(1), H, W)
     assert 0.7 <= drawn.brightness <= 1.3 and 0.6 <= drawn.saturation <= 1.4
+
+
+def test_blur_and_noise_off_draw_nothing():
+    """blur_sigma = noise_std = 0 (the default) leave the RNG stream as it was before they existed."""
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    params = sample_params(AugmentConfig(brightness=0.2), rng_a, H, W)
+    assert (params.blur_sigma, params.noise_std) == (0.0, 0.0)
+    sample_params(AugmentConfig(brightness=0.2, blur_sigma=0.0, noise_std=0.0), rng_b, H, W)
+    assert rng_a.random() == rng_b.random()
+
+
+def test_blur_and_noise_change_the_image_only_and_replay_exactly():
+    """A camera's blur smooths the image and its noise perturbs it; depth and intrinsics stay,
+    and the same parameters give the same pixels (the noise is seeded by the draw)."""
+    frame = _frame(holes=0.1)
+    checks = ((np.indices((H, W)).sum(axis=0) // 4) % 2 * 200 + 20).astype(np.uint8)  # 4 px squares
+    frame = RGBDFrame(np.repeat(checks[..., None], 3, axis=2), frame.depth_m, frame.intrinsics, "c")
+    blurred = apply_params(frame, AugmentParams(1.0, 0.0, (0, 0), (H, W), (1.0, 1.0, 1.0), False,
+                                                blur_sigma=2.0))
+    np.testing.assert_array_equal(blurred.depth_m, frame.depth_m)
+    assert blurred.intrinsics == frame.intrinsics
+    step = lambda im: np.abs(np.diff(im[..., 0].astype(int), axis=1)).mean()  # noqa: E731
+    assert step(blurred.image) < 0.5 * step(frame.image)  # the squares' sharp edges soften
+    noisy = AugmentParams(1.0, 0.0, (0, 0), (H, W), (1.0, 1.0, 1.0), False, noise_std=6.0, noise_seed=3)
+    a, b = apply_params(frame, noisy), apply_params(frame, noisy)
+    np.testing.assert_array_equal(a.image, b.image)
+    diff = a.image.astype(float) - frame.image.astype(float)
+    assert 4.0 < diff.std() < 8.0  # 20..220 grey: the noise is never clipped
+    np.testing.assert_array_equal(a.depth_m, frame.depth_m)
+    drawn = sample_params(AugmentConfig(blur_sigma=1.5, noise_std=4.0), np.random.default_rng(2), H, W)
+    assert 0.0 <= drawn.blur_sigma <= 1.5 and 0.0 <= drawn.noise_std <= 4.0

@@ -29,6 +29,11 @@ class AugmentConfig:
     brightness: float = 0.0
     contrast: float = 0.0
     saturation: float = 0.0
+    # Optics and sensor of other cameras (0 = off, no draw): Gaussian blur with sigma drawn from
+    # [0, blur_sigma] pixels of the input image (defocus, motion), then per-pixel Gaussian noise
+    # with a standard deviation drawn from [0, noise_std] grey levels (cheap sensors in dim rooms).
+    blur_sigma: float = 0.0
+    noise_std: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class AugmentParams:
     brightness: float = 1.0  # multiplier of the whole image
     contrast: float = 1.0  # multiplier of each pixel's distance from the image mean grey
     saturation: float = 1.0  # multiplier of each pixel's distance from its own grey
+    blur_sigma: float = 0.0  # Gaussian blur of the input image, pixels (0 = none)
+    noise_std: float = 0.0  # additive Gaussian noise, grey levels (0 = none)
+    noise_seed: int = 0  # seeds the noise pattern, so a draw replays exactly
 
 
 def sample_params(config: AugmentConfig, rng: np.random.Generator,
@@ -63,7 +71,14 @@ def sample_params(config: AugmentConfig, rng: np.random.Generator,
     flip = bool(rng.random() < config.flip_p)
     photometric = [float(rng.uniform(1 - x, 1 + x)) if x > 0 else 1.0
                    for x in (config.brightness, config.contrast, config.saturation)]
-    return AugmentParams(s, angle, (y0, x0), (int(crop_h), int(crop_w)), gains, flip, *photometric)
+    sensor = {}
+    if config.blur_sigma > 0:
+        sensor["blur_sigma"] = float(rng.uniform(0.0, config.blur_sigma))
+    if config.noise_std > 0:
+        sensor["noise_std"] = float(rng.uniform(0.0, config.noise_std))
+        sensor["noise_seed"] = int(rng.integers(2 ** 31))
+    return AugmentParams(s, angle, (y0, x0), (int(crop_h), int(crop_w)), gains, flip, *photometric,
+                         **sensor)
 
 
 def _scaled_size(height: int, width: int, s: float) -> tuple[int, int]:
@@ -88,6 +103,8 @@ def apply_params(frame: RGBDFrame, p: AugmentParams) -> RGBDFrame:
     """The augmented copy of ``frame`` for one set of drawn parameters."""
     image, depth_m, k = frame.image, frame.depth_m.astype(np.float32), frame.intrinsics
     h, w = image.shape[:2]
+    if p.blur_sigma > 0:  # before resampling: the blur belongs to the camera that took the image
+        image = cv2.GaussianBlur(image, (0, 0), p.blur_sigma)
     if p.scale != 1.0:
         sh, sw = _scaled_size(h, w, p.scale)
         image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_LINEAR)
@@ -107,6 +124,9 @@ def apply_params(frame: RGBDFrame, p: AugmentParams) -> RGBDFrame:
     k = Intrinsics(k.fx, k.fy, k.cx - x0, k.cy - y0, cw, ch)
     gains = np.asarray(p.gains, np.float32)
     image = jitter_photometric(image.astype(np.float32) * gains, p)
+    if p.noise_std > 0:
+        noise = np.random.default_rng(p.noise_seed).standard_normal(image.shape, np.float32)
+        image = image + noise * np.float32(p.noise_std)
     image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
     if p.flip:
         image, depth_m = image[:, ::-1], depth_m[:, ::-1]

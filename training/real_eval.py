@@ -28,7 +28,10 @@ from depth_unet_ros.datasets.base import RGBDFrame
 REPO = Path(__file__).resolve().parents[1]
 NYU_SAMPLES = REPO / ".." / "shared" / "data" / "nyu_samples"
 SYNTHETIC_SEED = 3000  # training renders 0, validation 1000, the demo bag 2000
-COLUMNS = ("delta1", "abs_rel", "rmse", "rmse_log", "silog")
+COLUMNS = ("delta1", "abs_rel", "rmse", "rmse_log", "silog", "scale")
+# "scale": the median over frames of median(truth / prediction) on the protocol's valid pixels.
+# 1.00 is the right scale; 1.8 means 1.8x too near. It tells a scale error (one factor per
+# image, the usual failure on unseen rooms) from a structure error (SILog).
 
 
 class ConstantDepth:
@@ -71,10 +74,39 @@ def datasets(config_path: Path) -> dict[str, Callable[[], list[RGBDFrame]]]:
     }
 
 
+class _Recording:
+    """An estimator that keeps what it predicted, for the scale column."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator, self.depths = estimator, []
+
+    def predict(self, image_rgb: np.ndarray, output_size: str = "network") -> Any:
+        out = self.estimator.predict(image_rgb, output_size=output_size)
+        self.depths.append(np.asarray(out.depth_m, np.float32))
+        return out
+
+
+def scale_ratio(depths: Sequence[np.ndarray], frames: Sequence[RGBDFrame]) -> float:
+    """Median over frames of median(truth / prediction) on the protocol's valid pixels."""
+    import cv2
+
+    from depth_unet_ros.evaluation.metrics import EvalProtocol
+
+    protocol, ratios = EvalProtocol(), []
+    for pred, frame in zip(depths, frames):
+        valid = protocol.valid_mask(frame.depth_m)
+        pred = cv2.resize(pred, frame.depth_m.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        if valid.any():
+            ratios.append(float(np.median(frame.depth_m[valid] / np.maximum(pred[valid], 1e-3))))
+    return float(np.median(ratios))
+
+
 def score(estimator: Any, frames: Sequence[RGBDFrame]) -> dict[str, float]:
     from depth_unet_ros.evaluation.offline import evaluate_dataset
 
-    return dict(evaluate_dataset(estimator, frames, progress=False).metrics)
+    recording = _Recording(estimator)
+    metrics = dict(evaluate_dataset(recording, frames, progress=False).metrics)
+    return {**metrics, "scale": scale_ratio(recording.depths, frames)}
 
 
 def run(models: Sequence[Path], config_path: Path) -> dict[str, dict[str, Any]]:

@@ -104,6 +104,40 @@ def test_follows_a_sequence_with_keyframes():
     assert t_err < 0.02 and r_err < 0.5
 
 
+def test_the_image_coming_and_going_between_frames_keeps_tracking_sane():
+    """vo_node tracks a frame whose image did not arrive on features alone. Over 30 frames
+    with the image on every other one, starting without: every frame is ok, drift stays small
+    (under 3 cm: each image comeback can cost a keyframe), a keyframe made without the image
+    gives way to the next frame, which has one (so intensity is back after one frame), and
+    keyframes do not thrash (under a quarter of the frames)."""
+    seq = _sequence(3)
+    tracker = FeatureTracker()
+    results = [_track(tracker, seq, i, i * FRAME_NS, image=i % 2 == 1) for i in range(30)]
+    truth = se3.inverse(_pose(seq, 0)) @ _pose(seq, 29)
+    t_err, r_err = _errors(results[-1], truth)
+    assert all(r.ok for r in results), [r.reason for r in results]
+    assert t_err < 0.03 and r_err < 0.5
+    imageless_keyframes = [i for i, r in enumerate(results) if r.keyframe and i % 2 == 0]
+    assert 0 in imageless_keyframes
+    for i in imageless_keyframes:
+        assert results[i + 1].keyframe, f"frame {i + 1} (with the image) kept keyframe {i}"
+    assert sum(r.keyframe for r in results) < 30 / 4
+
+
+def test_a_keyframe_without_the_image_gives_way_to_a_frame_with_it():
+    """Still camera, first frame without the image: the next frame, with it, becomes the
+    keyframe (it brings the grey levels); the frame after that, with it too, does not."""
+    seq = _sequence(3)
+    tracker = FeatureTracker()
+    _track(tracker, seq, 5, 0, image=False)
+    with_image = _track(tracker, seq, 5, FRAME_NS)
+    again = _track(tracker, seq, 5, 2 * FRAME_NS)
+    without = _track(tracker, seq, 5, 3 * FRAME_NS, image=False)
+    assert with_image.ok and with_image.keyframe
+    assert again.ok and not again.keyframe
+    assert without.ok and not without.keyframe  # the keyframe's grey levels just go unused
+
+
 def test_identical_frames_give_identity():
     """The same frame twice: the pose stays within 1 mm and 0.05 degrees of the first."""
     seq = _sequence(3)

@@ -11,7 +11,10 @@ model gives the first guess. A solve that leaves too few keyframe pixels in view
 is not constrained in every direction, or jumps implausibly far from the guess is reported as
 ``ok=False`` with the guess as the pose (and ``reason`` saying why), never as a wild pose. The
 keyframe moves on when the view has moved or turned enough, or too little of it stays in view,
-so drift grows per keyframe rather than per frame.
+so drift grows per keyframe rather than per frame. The image may come and go between frames
+(vo_node tracks a frame whose image did not arrive on features alone): a frame without it is
+aligned on the keyframe's feature levels only, and a keyframe made without it gives way to the
+next well-tracked frame that has one, so intensity is back one frame after the image is.
 """
 from __future__ import annotations
 
@@ -190,7 +193,8 @@ class FeatureTracker:
         else:
             world_from_cur, covariance = predicted, None
             residual = judged.residual if judged is not None else float("inf")
-        new_keyframe = (not ok) or self._needs_keyframe(kf, world_from_cur, judged)
+        new_keyframe = ((not ok) or self._needs_keyframe(kf, world_from_cur, judged)
+                        or (bool(frame.intensity) and not kf.intensity_refs))
         if new_keyframe:
             self._keyframe = self._make_keyframe(frame, world_from_cur)
         self._advance(stamp_ns, world_from_cur, ok)

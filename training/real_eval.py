@@ -113,7 +113,8 @@ def run(models: Sequence[Path], config_path: Path) -> dict[str, dict[str, Any]]:
     """{set: {"frames": N, "rows": {label: metrics}}} for every set whose data is present."""
     from depth_unet_ros.inference import load_estimator
 
-    estimators = {str(m): load_estimator(m, "onnxruntime") for m in models}
+    # "auto": a .pt checkpoint runs in torch; one thread leaves the other core to training
+    estimators = {str(m): load_estimator(m, "auto", num_threads=1) for m in models}
     table: dict[str, dict[str, Any]] = {}
     for name, load in datasets(config_path).items():
         try:
@@ -141,7 +142,9 @@ def markdown(table: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", type=Path, required=True, help="ONNX models to score")
+    parser.add_argument("--models", nargs="+", type=Path, required=True,
+                        help="models to score: exported .onnx, or training checkpoints (.pt, run "
+                        "in torch, so runs can be compared before one is exported)")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "train_real_default.yaml",
                         help="training config whose validation frames are the real held-out set")
     parser.add_argument("--json", type=Path, default=None, help="write the table as JSON here")

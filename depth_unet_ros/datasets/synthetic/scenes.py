@@ -31,6 +31,9 @@ class _Solid:
     tints: np.ndarray  # (6, 3) albedo colour per face
     cylinder: bool = False
     fit_front: bool = False  # the +y face shows exactly one texture tile (a picture)
+    # (6,) per face: 0 = lit by the lamps; > 0 = emits this exposed level (a window pane, a
+    # ceiling panel), whatever the lighting. Rich rooms only; None = nothing emits.
+    emit: np.ndarray | None = None
 
 
 @dataclass
@@ -41,6 +44,7 @@ class _Scene:
     lights: list  # [(position (3,), intensity)]
     ambient: float
     solids: list = field(default_factory=list)  # solids[0] is the room, seen from inside
+    groups: dict = field(default_factory=dict)  # name -> (start, stop) in solids ("clutter", rich)
 
 
 def _uniform(tex: int, tint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +159,18 @@ def _sample_scene(rng: np.random.Generator, bank: tx.TextureBank) -> _Scene:
     lights = [(np.array([rng.uniform(0.5, room[0] - 0.5), rng.uniform(0.5, room[1] - 0.5),
                          room[2] - 0.15]), rng.uniform(2.0, 6.0)) for _ in range(rng.integers(1, 3))]
     scene = _Scene(room, cam, look_rotation(yaw, pitch, roll), lights, rng.uniform(0.12, 0.3))
+    scene.solids.append(_room_solid(rng, bank, room))
+    circles: list = []
+    for kind in rng.choice(_KINDS, size=int(rng.integers(4, 12)), p=_KIND_P):
+        parts, w, d = _furniture(rng, str(kind), bank)
+        placed = _place(rng, scene, str(kind), w, d, circles)
+        if placed is not None:
+            add_parts(scene, parts, *placed)
+    return scene
 
+
+def _room_solid(rng: np.random.Generator, bank: tx.TextureBank, room: np.ndarray) -> _Solid:
+    """The room box seen from inside: painted walls, a near-white ceiling, a floor covering."""
     floor_kind = str(rng.choice(["planks", "tiles", "carpet", "checker"]))
     floor_tint = {"planks": ((0.35, 0.8), (0.3, 0.6), _WOOD_HUE), "carpet": ((0.3, 0.7), (0.1, 0.5)),
                   "tiles": ((0.6, 0.95), (0.0, 0.3)), "checker": ((0.6, 0.95), (0.0, 0.2))}[floor_kind]
@@ -163,35 +178,49 @@ def _sample_scene(rng: np.random.Generator, bank: tx.TextureBank) -> _Scene:
                           tx.random_color(rng, (0.6, 0.95), (0.0, 0.3)))
     tex[4], tints[4] = int(rng.choice(bank.kinds["paint"])), tx.random_color(rng, (0.85, 0.95), (0, 0.05))
     tex[5], tints[5] = int(rng.choice(bank.kinds[floor_kind])), tx.random_color(rng, *floor_tint)
-    scene.solids.append(_Solid(room / 2, room / 2, 0.0, tex, tints))
+    return _Solid(room / 2, room / 2, 0.0, tex, tints)
 
-    circles: list = []
-    for kind in rng.choice(_KINDS, size=int(rng.integers(4, 12)), p=_KIND_P):
-        parts, w, d = _furniture(rng, str(kind), bank)
-        placed = _place(rng, scene, str(kind), w, d, circles)
-        if placed is None:
-            continue
-        origin, yaw, shift = placed
-        c, s = np.cos(yaw), np.sin(yaw)
-        for lo, hi, tex, tints, cylinder, fit in parts:
-            mid = (lo + hi) / 2
-            x, y = mid[0], mid[1] + shift
-            center = np.array([origin[0] + c * x - s * y, origin[1] + s * x + c * y, mid[2]])
-            scene.solids.append(_Solid(center, (hi - lo) / 2, yaw, tex, tints, cylinder, fit))
-    return scene
+
+def add_parts(scene: _Scene, parts: list, origin: np.ndarray, yaw: float, shift: float = 0.0,
+              base_z: float = 0.0) -> list:
+    """Append ``parts`` [(lo, hi, textures, tints, cylinder, fit)], given in a local frame (x
+    along the width, y away from the wall shifted by ``shift``, z up from ``base_z``), as solids
+    at floor point ``origin`` turned by ``yaw``; returns the new solids."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    added = []
+    for lo, hi, tex, tints, cylinder, fit in parts:
+        mid = (lo + hi) / 2
+        x, y = mid[0], mid[1] + shift
+        center = np.array([origin[0] + c * x - s * y, origin[1] + s * x + c * y, mid[2] + base_z])
+        added.append(_Solid(center, (hi - lo) / 2, yaw, tex, tints, cylinder, fit))
+    scene.solids += added
+    return added
+
+
+_SIGNS = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1)  # (3, 8) box corners
+# The box's 12 edges: corner pairs that differ along one axis.
+_EDGES = np.array([(i, j) for i in range(8) for j in range(i + 1, 8)
+                   if np.sum(_SIGNS[:, i] != _SIGNS[:, j]) == 1]).T  # (2, 12)
+_NEAR = 1e-3  # metres: the part of a solid nearer than this to the camera plane is ignored
 
 
 def _screen_box(solid: _Solid, scene: _Scene, k: Intrinsics) -> tuple[slice, slice] | None:
-    """Pixel rows and columns that can see ``solid``; None when it is behind the camera."""
-    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1)  # (3, 8)
+    """Pixel rows and columns that can see ``solid``; None when it is behind the camera.
+
+    A solid that reaches behind the camera (a baseboard along the whole wall) is clipped at the
+    near plane first, so its box covers only what can be seen of it, not the whole frame.
+    """
     c, s = np.cos(solid.yaw), np.sin(solid.yaw)
     rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-    corners = solid.center[:, None] + rot @ (signs * solid.half[:, None])  # (3, 8) world
+    corners = solid.center[:, None] + rot @ (_SIGNS * solid.half[:, None])  # (3, 8) world
     cam = scene.cam_rot.T @ (corners - scene.cam_pos[:, None])  # (3, 8) camera frame
-    if np.all(cam[2] <= 0.05):
+    front = cam[2] > _NEAR
+    if not front.any():
         return None
-    if np.any(cam[2] <= 0.05):
-        return slice(0, k.height), slice(0, k.width)
+    if not front.all():  # keep the corners in front and where the edges cross the near plane
+        a, b = _EDGES[:, front[_EDGES[0]] != front[_EDGES[1]]]
+        f = (_NEAR - cam[2, a]) / (cam[2, b] - cam[2, a])
+        cam = np.concatenate([cam[:, front], cam[:, a] + f * (cam[:, b] - cam[:, a])], axis=1)
     u, v = k.fx * cam[0] / cam[2] + k.cx, k.fy * cam[1] / cam[2] + k.cy
     x0, x1 = max(int(u.min()) - 1, 0), min(int(np.ceil(u.max())) + 2, k.width)
     y0, y1 = max(int(v.min()) - 1, 0), min(int(np.ceil(v.max())) + 2, k.height)
@@ -379,19 +408,27 @@ def view_gain(scene: _Scene, bank: tx.TextureBank, k: Intrinsics, tables: dict) 
     return _auto_gain(*_radiance(scene, bank, tables, depth, key, dirs))
 
 
-class SyntheticIndoorDataset:
-    """``num_frames`` synthetic rooms; frame i is a pure function of (seed, i).
+VARIANTS = ("plain", "rich")
 
+
+class SyntheticIndoorDataset:
+    """``num_frames`` synthetic rooms; frame i is a pure function of (seed, i, variant).
+
+    ``variant="plain"`` (the default) renders the rooms the bundled models were trained on, bit
+    for bit; ``"rich"`` adds clutter, windows, trim, ceiling lights, robot-to-eye camera heights,
+    close-ups and camera effects (``synthetic.rich``), named ``synth_rich_<seed>_<i>``.
     Depth is z-depth in metres, valid (> 0) everywhere. The texture bank is made once per
     process from the seed and not pickled, so DataLoader workers stay cheap to start.
     """
 
     def __init__(self, num_frames: int, seed: int = 0, height: int = 480, width: int = 640,
-                 intrinsics: Intrinsics = NYU_INTRINSICS) -> None:
+                 intrinsics: Intrinsics = NYU_INTRINSICS, variant: str = "plain") -> None:
         if num_frames < 0 or height < 8 or width < 8:
             raise DatasetError(f"synthetic dataset needs num_frames >= 0 and an image of at least "
                                f"8x8, got {num_frames} frames of {width}x{height}")
-        self.num_frames, self.seed = int(num_frames), int(seed)
+        if variant not in VARIANTS:
+            raise DatasetError(f"synthetic variant must be one of {VARIANTS}, got {variant!r}")
+        self.num_frames, self.seed, self.variant = int(num_frames), int(seed), variant
         if (intrinsics.width, intrinsics.height) != (width, height):
             intrinsics = intrinsics.scaled(width, height)
         self.intrinsics = intrinsics
@@ -406,6 +443,13 @@ class SyntheticIndoorDataset:
         if self._bank is None:
             self._bank = tx.make_bank(np.random.default_rng([self.seed, 2**31 - 1]))
         k = self.intrinsics
+        if self.variant == "rich":
+            from depth_unet_ros.datasets.synthetic import rich
+
+            rng = np.random.default_rng([self.seed, i, rich.RICH_KEY])
+            image, depth = rich.render_rich(rich.sample_rich_scene(rng, self._bank), self._bank, k, rng)
+            return RGBDFrame(image=image, depth_m=depth, intrinsics=k,
+                             name=f"synth_rich_{self.seed}_{i:05d}")
         rng = np.random.default_rng([self.seed, i])
         scene = _sample_scene(rng, self._bank)
         image, depth = render(scene, self._bank, k, rng)

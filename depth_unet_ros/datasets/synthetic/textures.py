@@ -121,11 +121,45 @@ def picture(rng: np.random.Generator) -> Texture:
     return Texture(np.clip(np.where(border[..., None], 0.1, inner), 0, 1).astype(np.float32), 1.0)
 
 
+def window(rng: np.random.Generator) -> Texture:
+    """A window seen from inside, one tile per window: bright sky and faint blurred shapes
+    outside, split into 1-3 x 1-2 panes by backlit (darker) sash bars and a frame."""
+    u, v = _grid()
+    cols, rows = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    outside = 0.82 + 0.1 * (1.0 - v) + 0.06 * periodic_noise(rng, 4) + 0.02 * periodic_noise(rng, 16)
+    bar = (np.abs(u * cols - np.round(u * cols)) < 0.02 * cols) | \
+        (np.abs(v * rows - np.round(v * rows)) < 0.02 * rows)
+    frame = (np.minimum(u, 1 - u) < 0.04) | (np.minimum(v, 1 - v) < 0.04)
+    shade = np.where(bar | frame, 0.35, outside)
+    rgb = shade[..., None] * np.array([0.96, 0.99, 1.0], np.float32)  # a little blue sky
+    return Texture(np.clip(rgb, 0.0, 1.0).astype(np.float32), 1.0)
+
+
+def printed(rng: np.random.Generator) -> Texture:
+    """Printed packaging or a book cover (0.3 m tile): a coloured field with a few colour blocks
+    and rows of dark text-like dashes, so small objects show detail at their real size."""
+    u, v = _grid()
+    albedo = np.empty((TEXELS, TEXELS, 3), np.float32)
+    albedo[:] = random_color(rng, (0.5, 0.95), (0.0, 0.7))
+    for _ in range(int(rng.integers(1, 4))):
+        (u0, v0), (du, dv) = rng.uniform(0, 0.7, 2), rng.uniform(0.1, 0.4, 2)
+        block = (u >= u0) & (u < u0 + du) & (v >= v0) & (v < v0 + dv)
+        albedo[block] = random_color(rng, (0.15, 0.9), (0.2, 0.9))
+    line = (v * 24) % 1.0 < 0.35
+    dash = np.sin(2 * np.pi * (u * rng.uniform(6, 14) + rng.uniform(0, 1, (TEXELS, 1)))) > -0.2
+    text = line & dash & (v > rng.uniform(0.5, 0.7)) & (np.abs(u - 0.5) < 0.4)
+    albedo[text] *= 0.25
+    return Texture(albedo, 0.3)
+
+
 # kind -> (maker, how many variants in a bank)
 _KINDS = {
     "paint": (paint, 3), "carpet": (carpet, 3), "grain": (lambda r: wood(r), 2),
     "planks": (lambda r: wood(r, planks=int(r.integers(6, 12))), 3), "tiles": (tiles, 3),
     "checker": (checker, 2), "books": (books, 3), "picture": (picture, 4),
+    # Appended for the rich rooms: later kinds draw after every earlier one, so the earlier
+    # textures (and the plain rooms' frames) stay bit-identical.
+    "window": (window, 3), "printed": (printed, 4),
 }
 
 

@@ -149,6 +149,19 @@ def test_one_folder_for_train_and_val_needs_disjoint_frame_ranges():
         load_config(None, ["data.synthetic_mix_frames=-1"])
 
 
+def test_the_synthetic_variant_reaches_the_training_rooms():
+    """data.synthetic_variant picks the room generator for both synthetic sources (the whole
+    training set, or rooms mixed into a real one); an unknown name is refused with the choices."""
+    from training.data import open_frames
+
+    with pytest.raises(ConfigError, match="plain, rich"):
+        load_config(None, ["data.synthetic_variant=fancy"])
+    cfg = load_config(None, ["data.synthetic_variant=rich", "data.synthetic_train_frames=2"])
+    data = cfg.data
+    rooms = open_frames(data.train, data, data.train_split, 2, 0)
+    assert rooms.variant == "rich" and len(rooms) == 2
+
+
 def test_the_real_data_recipe_validates_on_frames_it_never_trains_on():
     """config/train_real_default.yaml: 7-Scenes frames 420-499 validate, 0-399 train (a gap of
     20 frames between), the registered frames are at NYU's focal, and it uses the Lite0 preset."""

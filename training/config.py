@@ -40,6 +40,9 @@ class DataConfig:
     synthetic_seed: int = 0  # validation uses synthetic_seed + 1000: held-out scenes, never seen
     synthetic_height: int = 480  # NYU's frame size, so the resize path matches real data
     synthetic_width: int = 640
+    # "plain": the rooms earlier models were trained on (bit for bit); "rich": clutter of known
+    # size, windows, trim, robot-to-eye camera poses, close-ups and camera effects.
+    synthetic_variant: str = "plain"
     augment_train: bool = True  # Eigen's augmentation (the augment: section) on training frames
     cache_frames: bool = False  # hold decoded source frames in RAM (small sets: synthetic, samples)
     num_workers: int = 2  # decoding + augmentation per frame is light; more only helps on big CPUs
@@ -187,6 +190,11 @@ def _validate_frame_ranges(data: DataConfig, source: str) -> None:
     """Ranges must be non-empty, and disjoint when training and validation read one folder."""
     if data.synthetic_mix_frames < 0:
         raise ConfigError(f"{source}: data.synthetic_mix_frames must be >= 0")
+    from depth_unet_ros.datasets.synthetic.scenes import VARIANTS
+
+    if data.synthetic_variant not in VARIANTS:
+        raise ConfigError(f"{source}: data.synthetic_variant must be one of {', '.join(VARIANTS)}, "
+                          f"got {data.synthetic_variant!r}")
     for key in ("train_frames", "val_frames"):
         span = getattr(data, key)
         if span is not None and not 0 <= span[0] < span[1]:

@@ -85,7 +85,8 @@ def open_frames(source: str, data: DataConfig, split: str, synthetic_frames: int
         from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
         return SyntheticIndoorDataset(synthetic_frames, seed=synthetic_seed,
-                                      height=data.synthetic_height, width=data.synthetic_width)
+                                      height=data.synthetic_height, width=data.synthetic_width,
+                                      variant=data.synthetic_variant)
     if uses_sequence_options(source, data, frames):
         return open_sequence(source, data, frames)
     from depth_unet_ros.datasets import open_dataset
@@ -196,7 +197,7 @@ def build_dataloaders(cfg: TrainConfig, rank: int = 0, world_size: int = 1) -> L
 
         train_set = _Concat([train_set, SyntheticIndoorDataset(
             data.synthetic_mix_frames, seed=data.synthetic_seed, height=data.synthetic_height,
-            width=data.synthetic_width)])
+            width=data.synthetic_width, variant=data.synthetic_variant)])
     augment_cfg = cfg.augment if data.augment_train else None
     train_frames = TrainingFrames(_maybe_cached(train_set, data), size_hw, augment_cfg,
                                   seed=cfg.run.seed)

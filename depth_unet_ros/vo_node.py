@@ -2,9 +2,12 @@
 
 Thin ROS wiring around ``odometry`` (pairing, message checks, frames, covariance, statistics)
 and the tracker. Subscription callbacks only file messages by stamp (``ExactPairing``); a whole
-set goes to a one-slot buffer that a worker thread tracks, so a slow tracker drops stale sets
-(counted in /diagnostics) instead of queueing them or blocking the executor. Publishes
-nav_msgs/Odometry on ``odom`` and, where tf2_msgs is installed, the same pose on /tf.
+set, with the camera's image of its stamp when it is there (``ImageMatcher``, use_image), goes
+to a one-slot buffer that a worker thread tracks, so a slow tracker drops stale sets (counted in
+/diagnostics) instead of queueing them or blocking the executor. A set whose image has not
+come is tracked on features alone after a short bounded wait in the worker, never in a
+callback. Publishes nav_msgs/Odometry on ``odom`` and, where tf2_msgs is installed, the same
+pose on /tf.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from depth_unet_ros.node_core import DIAGNOSTICS_QOS, LatestSlot
 from depth_unet_ros.odometry.covariance_chain import CovarianceChain
 from depth_unet_ros.odometry.exact_pairing import ExactPairing, PairedSet
 from depth_unet_ros.odometry.frame_inputs import frame_inputs
+from depth_unet_ros.odometry.image_match import ImageMatcher
 from depth_unet_ros.odometry.odom_frames import OdomState, OdomTrack
 from depth_unet_ros.odometry.threads import use_one_math_thread
 from depth_unet_ros.odometry.tracker import FeatureTracker
@@ -48,7 +52,7 @@ RESTART_AFTER_S = 1.0
 # The depth node's outputs (relative, so one namespace holds a camera's depth and odometry).
 INPUT_TOPICS = {"depth": "depth/image", "features": "depth/features",
                 "camera_info": "depth/camera_info"}
-IMAGE_TOPIC = "image"  # the camera's own image (use_image), remapped like depth_node's input
+IMAGE_TOPIC = "image"  # the camera's own image (use_image), remapped to depth_node's input
 
 
 def _set_stamp(header: Any, stamp_ns: int) -> None:
@@ -71,18 +75,23 @@ class VoNode(Node):
         self._chain = (CovarianceChain(settings.covariance_scale) if settings.covariance_scale > 0
                        else None)
         self._last_stamp_ns: int | None = None
-        self._stats = VoStats()
-        topics = {**INPUT_TOPICS, **({"image": IMAGE_TOPIC} if settings.use_image else {})}
         self._pairing: ExactPairing[Any] = ExactPairing(
-            tuple(topics), settings.max_pending_sets, int(RESTART_AFTER_S * 1e9))
-        self._slot: LatestSlot[tuple[PairedSet[Any], float]] = LatestSlot()
+            tuple(INPUT_TOPICS), settings.max_pending_sets, int(RESTART_AFTER_S * 1e9))
+        self._images: ImageMatcher[Any] | None = ImageMatcher() if settings.use_image else None
+        self._slot: LatestSlot[tuple[PairedSet[Any], Any, float]] = LatestSlot()
 
         in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
                             reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)
-        for key, topic in topics.items():
+        image_topic = None
+        if self._images is not None:  # subscribed first: the executor takes ready messages in
+            # creation order, so an image that came in with its depth outputs is filed first
+            image_topic = self.create_subscription(Image, IMAGE_TOPIC, self._file_image,
+                                                   in_qos).topic_name
+        for key, topic in INPUT_TOPICS.items():
             msg_type = CameraInfo if key == "camera_info" else Image
             self.create_subscription(msg_type, topic, self._filer(key), in_qos)
+        self._stats = VoStats(image_topic=image_topic)
         self._odom_pub = self.create_publisher(Odometry, "odom", 10)
         self._tf_pub = None
         if settings.publish_tf and TFMessage is not None:
@@ -98,7 +107,8 @@ class VoNode(Node):
         self._worker = threading.Thread(target=self._work, name="vo_tracking", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"tracking {', '.join(self.resolve_topic_name(t) for t in topics.values())} -> "
+            f"tracking {', '.join(self.resolve_topic_name(t) for t in INPUT_TOPICS.values())}"
+            f"{f' (+ the camera image {image_topic} when it pairs)' if image_topic else ''} -> "
             f"{self._odom_pub.topic_name} in frame {settings.odom_frame!r}"
             f"{', and /tf' if self._tf_pub is not None else ''}")
 
@@ -108,9 +118,13 @@ class VoNode(Node):
             whole = self._pairing.add(key, stamp_ns_of(msg.header), msg)
             if whole is not None:
                 self._stats.count("paired")
-                if self._slot.put((whole, time.monotonic())):
+                image = None if self._images is None else self._images.claim(whole.stamp_ns)
+                if self._slot.put((whole, image, time.monotonic())):
                     self._stats.count("busy_dropped")
         return callback
+
+    def _file_image(self, msg: Image) -> None:
+        self._images.add(stamp_ns_of(msg.header), msg)
 
     # --- worker thread ------------------------------------------------------------------------
     def _work(self) -> None:
@@ -118,9 +132,9 @@ class VoNode(Node):
             item = self._slot.take()
             if item is None:
                 return
-            whole, completed_s = item
+            whole, image, completed_s = item
             try:
-                self._process(whole, completed_s)
+                self._process(whole, image, completed_s)
             except ImageFormatError as exc:
                 self._stats.count("malformed")
                 self.get_logger().warning(
@@ -133,12 +147,17 @@ class VoNode(Node):
                 self.get_logger().error(f"tracking failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=WARN_THROTTLE_S)
 
-    def _process(self, whole: PairedSet[Any], completed_s: float) -> None:
+    def _process(self, whole: PairedSet[Any], image: Any, completed_s: float) -> None:
+        if image is None and self._images is not None:
+            image = self._images.wait(whole.stamp_ns)  # bounded; None: features alone
         msgs = whole.messages
-        inputs = frame_inputs(msgs["depth"], msgs["features"], msgs["camera_info"],
-                              msgs.get("image"))
+        inputs = frame_inputs(msgs["depth"], msgs["features"], msgs["camera_info"], image)
         if self._last_stamp_ns is not None and inputs.stamp_ns <= self._last_stamp_ns:
             self._restart("time went back (a bag played again?)")
+        self._stats.frame(with_image=inputs.image_rgb is not None)
+        warning = self._stats.image_missing_warning() if inputs.image_rgb is None else None
+        if warning:
+            self.get_logger().warning(warning, throttle_duration_sec=WARN_THROTTLE_S)
         first = self._last_stamp_ns is None
         start_s = time.monotonic()
         result = self._tracker.track(inputs.stamp_ns, inputs.depth_m, inputs.features, inputs.k,

@@ -10,7 +10,8 @@ single place for defaults. The image topic defaults to camera/image_raw inside t
 camera. A bad argument, or a depth_node that exits with an error, ends the launch non-zero;
 the checks live in depth_unet_ros.launch_arguments, tested without launch. ``vo:=true`` also
 starts vo_node (parameters from config/vo.yaml) in the same namespace, on this node's depth,
-features and camera_info; it publishes odometry on <namespace>/odom.
+features and camera_info, and on image_topic's images where they pair (use_image); it publishes
+odometry on <namespace>/odom.
 
 ``managed:=true`` starts the managed variant instead (executable depth_lifecycle_node, through
 launch_ros's LifecycleNode action): same name, parameters and topics, but it waits
@@ -135,7 +136,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("vo", default_value="false",
                               description="true | false. true: also start vo_node (config/vo.yaml) "
                                           "in the same namespace: odometry on <namespace>/odom "
-                                          "from this node's depth, features and camera_info"),
+                                          "from this node's depth, features and camera_info, "
+                                          "and image_topic's images where they pair"),
         DeclareLaunchArgument("managed", default_value="false",
                               description="true | false. true: depth_node as a lifecycle node "
                                           "(depth_lifecycle_node), unconfigured until `ros2 "

@@ -1,7 +1,8 @@
 """vo_node on a real DDS graph: depth_node (bundled model) and vo_node as their own processes,
 started as the launch file starts them, the sample hand-held bag replayed by this process, and
 the odometry compared with the bag's ground-truth /camera/pose; and a vo_node fed by hand that
-drops a malformed features message with a warning and keeps tracking.
+drops a malformed features message with a warning and keeps tracking, and that tracks on
+features alone while its camera image topic is silent, says so, and uses the image once it comes.
 
 Isolation (domain id, localhost discovery) comes from conftest.py.
 """
@@ -21,6 +22,7 @@ from depth_unet_ros.bags.clock import stamp_ns_of
 from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.odometry import se3
 from depth_unet_ros.odometry.odom_frames import ODOM_FROM_FIRST_OPTICAL
+from depth_unet_ros.odometry.vo_stats import IMAGE_MISSING_WARN_S
 from depth_unet_ros.rotations import quaternion_xyzw_to_rotation
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
@@ -42,9 +44,9 @@ FRAME_TIMEOUT_S = 5.0
 # Bounds per mode: (max translation error m, final error / path, max rotation error deg,
 # (low, high) median twist speed / ground-truth speed). Measured over this bag (bundled model,
 # the tracker's current defaults, all 44 frames tracked, the same figures in every run), over
-# the 0.53 m path: depth + features only: max 0.077 m, final 15 %, rotation 1.3 deg, speed
-# x1.26; with the camera image (use_image): max 0.051 m, final 9.5 %, rotation 0.85 deg, x0.98.
-# About 1.4x margin for tracker or model changes.
+# the 0.53 m path: depth + features only (use_image false): max 0.077 m, final 15 %, rotation
+# 1.3 deg, speed x1.26; with the camera image (the default, every frame with its image): max
+# 0.051 m, final 9.5 %, rotation 0.85 deg, x0.98. About 1.4x margin for tracker or model changes.
 BOUNDS = {False: (0.15, 0.3, 2.5, (0.75, 1.4)),
           True: (0.07, 0.13, 1.2, (0.8, 1.2))}
 
@@ -91,6 +93,7 @@ class OdomListener:
             self.depth_pub = self.node.create_publisher(Image, "/depth/image", reliable)
             self.features_pub = self.node.create_publisher(Image, "/depth/features", reliable)
             self.info_pub = self.node.create_publisher(CameraInfo, "/depth/camera_info", reliable)
+        self.image_pub: Any = None  # the camera, once add_camera has started it
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -113,9 +116,23 @@ class OdomListener:
                                     if k.endswith("vo_node: odometry"))
             self._cond.notify_all()
 
+    def status(self, check: Any) -> dict[str, str] | None:
+        """The first vo_node /diagnostics status so far that passes ``check``, else None."""
+        with self._cond:
+            return next((d for d in self.diagnostics if check(d)), None)
+
     def wait_until(self, predicate: Any, timeout_s: float) -> bool:
         with self._cond:
             return self._cond.wait_for(predicate, timeout=timeout_s)
+
+    def add_camera(self, topic: str) -> Any:
+        """A reliable camera image publisher on ``topic`` (a camera that starts now)."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self.image_pub = self.node.create_publisher(
+            Image, topic, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        return self.image_pub
 
     def wait_for_subscribers(self, topic: str, count: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -136,16 +153,47 @@ def _stopped_cleanly(proc: NodeProcess) -> None:
     assert code == 0, f"{proc.command[0]} did not exit cleanly on SIGINT (code {code}):\n{proc.log()}"
 
 
-# --- hand-fed: malformed input -----------------------------------------------------------------
+# --- hand-fed: malformed input, a silent camera image topic -----------------------------------
+BASE_NS = 1_700_000_000_000_000_000
+
+
 def _send_frame(listener: OdomListener, stamp_ns: int, depth: np.ndarray, features: np.ndarray,
-                features_encoding: str | None = None, truncate: bool = False) -> None:
+                features_encoding: str | None = None, truncate: bool = False,
+                image: np.ndarray | None = None) -> None:
+    """One frame as depth_node would publish it; ``image``: the camera's rgb8 image first."""
     h, w = depth.shape
+    if image is not None:
+        listener.image_pub.publish(make_image(image, "rgb8", stamp_ns))
     feats = make_image(features, features_encoding or f"32FC{features.shape[2]}", stamp_ns)
     if truncate:
         feats.data = feats.data[: len(feats.data) // 2]
     listener.features_pub.publish(feats)
     listener.info_pub.publish(make_camera_info(w, h, stamp_ns, fx=120.0))
     listener.depth_pub.publish(make_image(depth, "32FC1", stamp_ns))
+
+
+def _textured_frame() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(depth (120, 160) m, features (30, 40, 16), rgb8 image (120, 160, 3)) of one still
+    textured scene: every frame of it tracks, to the identity."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    features = cv2.GaussianBlur(rng.normal(size=(30, 40, 16)).astype(np.float32), (0, 0), 1.5)
+    grey = cv2.GaussianBlur(rng.random((120, 160)).astype(np.float32), (0, 0), 2.0)
+    image = np.repeat((255 * (grey - grey.min()) / np.ptp(grey)).astype(np.uint8)[:, :, None], 3, 2)
+    return np.full((120, 160), 2.0, np.float32), features, image
+
+
+def _first_odometry(listener: OdomListener, proc: NodeProcess, depth: np.ndarray,
+                    features: np.ndarray) -> int:
+    """Send the first frame until its odometry is in (the first set may race the reliable
+    handshake: resent, one nanosecond later each time); its stamp."""
+    for attempt in range(50):
+        _send_frame(listener, BASE_NS + attempt, depth, features)
+        if listener.wait_until(lambda: len(listener.odom) > 0, 0.2):
+            break
+    assert listener.odom, f"no odometry for a good frame:\n{proc.log()}"
+    return min(listener.odom)
 
 
 def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goes_on(context, tmp_path):
@@ -158,19 +206,9 @@ def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goe
     try:
         assert listener.wait_for_subscribers("/depth/features", 1, 30.0), proc.log()
         assert listener.wait_for_subscribers("/depth/image", 1, 5.0), proc.log()
-        rng = np.random.default_rng(0)
-        import cv2
-
-        features = cv2.GaussianBlur(rng.normal(size=(30, 40, 16)).astype(np.float32), (0, 0), 1.5)
-        depth = np.full((120, 160), 2.0, np.float32)
-        base_ns = 1_700_000_000_000_000_000
-        stamps = [base_ns + i * 100_000_000 for i in range(4)]
-        for attempt in range(50):  # the first set may race the reliable handshake: resend
-            _send_frame(listener, stamps[0] + attempt, depth, features)
-            if listener.wait_until(lambda: len(listener.odom) > 0, 0.2):
-                break
-        assert listener.odom, f"no odometry for a good frame:\n{proc.log()}"
-        first_ns = min(listener.odom)
+        depth, features, _ = _textured_frame()
+        stamps = [BASE_NS + i * 100_000_000 for i in range(4)]
+        first_ns = _first_odometry(listener, proc, depth, features)
         bad_ns, good_ns = stamps[1], stamps[2]
         _send_frame(listener, bad_ns, depth, features, truncate=True)
         deadline = time.monotonic() + 10.0  # the good frame only after it: a newer set would
@@ -191,7 +229,7 @@ def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goe
         # The first frame is the origin, looking along odom +x.
         np.testing.assert_allclose(_pose_matrix(listener.odom[first_ns].pose.pose),
                                    ODOM_FROM_FIRST_OPTICAL, atol=1e-9)
-        back_ns = base_ns - 10_000_000_000
+        back_ns = BASE_NS - 10_000_000_000
         _send_frame(listener, back_ns, depth, features)
         assert listener.wait_until(lambda: back_ns in listener.odom, 10.0), proc.log()
         np.testing.assert_allclose(_pose_matrix(listener.odom[back_ns].pose.pose),
@@ -207,6 +245,62 @@ def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goe
             assert "/tf is off" in proc.log()
 
 
+def test_a_silent_camera_image_topic_leaves_features_only_odometry_with_a_warning_until_it_comes(
+        context, tmp_path):
+    """Default parameters (use_image on) and nobody publishing its image topic (a wrong
+    remapping): every frame still gets odometry, on features alone; once that has lasted
+    IMAGE_MISSING_WARN_S, /diagnostics says WARN and the log names the topic and a likely wrong
+    remapping. When the camera starts, frames pair with its images: /diagnostics is OK again
+    with images in the period's share. Frames are paced by their odometry, not by sleeps."""
+    proc = NodeProcess(_vo_command("diagnostics_period_s:=0.3"), tmp_path / "vo_node.log")
+    listener = OdomListener(context, "vo_camera_feeder", publish_inputs=True)
+    try:
+        for topic in ("/depth/features", "/depth/image", "/image"):
+            assert listener.wait_for_subscribers(topic, 1, 30.0), proc.log()
+        depth, features, image = _textured_frame()
+        stamp_ns = _first_odometry(listener, proc, depth, features)
+
+        def next_frame(with_image: bool) -> None:
+            nonlocal stamp_ns
+            stamp_ns += 33_333_333
+            _send_frame(listener, stamp_ns, depth, features, image=image if with_image else None)
+            assert listener.wait_until(lambda: stamp_ns in listener.odom, 10.0), proc.log()
+
+        def missing_image(d: dict[str, str]) -> bool:
+            return d["level"] == "1" and "no camera image from /image" in d["message"]
+
+        deadline = time.monotonic() + IMAGE_MISSING_WARN_S + 30.0
+        while listener.status(missing_image) is None:
+            assert time.monotonic() < deadline, f"no WARN on /diagnostics:\n{proc.log()}"
+            next_frame(with_image=False)
+        warned = listener.status(missing_image)
+        assert "remapping" in warned["message"] and warned["image_topic"] == "/image"
+        assert warned["frames_with_image"] == "0" and warned["image_share_period"] == "0.00"
+        next_frame(with_image=False)  # processed after the WARN: its log line is written
+        log = proc.log()
+        assert "no camera image from /image" in log and "remapping" in log, log
+        assert all(listener.odom[s].pose.covariance[0] == -1.0 for s in listener.odom)
+
+        listener.add_camera("/image")
+        deadline = time.monotonic() + 30.0
+        while listener.image_pub.get_subscription_count() == 0:  # no matched event on Humble
+            assert time.monotonic() < deadline, proc.log()
+            time.sleep(0.05)
+
+        def pairing_again(d: dict[str, str]) -> bool:
+            return d["level"] == "0" and d["image_share_period"] not in ("0.00", "nan")
+
+        deadline = time.monotonic() + 30.0
+        while listener.status(pairing_again) is None:
+            assert time.monotonic() < deadline, f"images never paired:\n{proc.log()}"
+            next_frame(with_image=True)
+        assert int(listener.status(pairing_again)["frames_with_image"]) > 0
+        proc.check_alive()
+    finally:
+        listener.close()
+        _stopped_cleanly(proc)
+
+
 # --- depth_node + vo_node + the sample bag ---------------------------------------------------
 def _bag_poses() -> dict[int, np.ndarray]:
     """Header stamp -> world-from-optical (4, 4) of the bag's /camera/pose (REP 103 world)."""
@@ -218,8 +312,10 @@ def _bag_poses() -> dict[int, np.ndarray]:
 def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, tmp_path, use_image):
     """depth_node + vo_node + the sample bag: odometry for (nearly) every frame, at the bag's
     stamps, in odom with the camera's frame_id, and within the measured bounds of /camera/pose
-    (expressed in the same odom: the first tracked camera pose, REP 103 oriented); with
-    use_image, vo_node also pairs the camera's image and tracks on its intensity too."""
+    (expressed in the same odom: the first tracked camera pose, REP 103 oriented). With its
+    default parameters (use_image) vo_node also pairs the camera's image, remapped as the launch
+    file does, and tracks (nearly) every frame on its intensity too, as /diagnostics counts;
+    with use_image false it never subscribes the image."""
     from depth_unet_ros.bags.replay import BagPlayer, ReplayOptions
 
     # The nodes' own participants use Fast DDS's default transports (shared memory between
@@ -228,7 +324,7 @@ def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, t
     # repair after a lost fragment) on this loaded machine.
     depth_proc = NodeProcess(node_executable() + ros_args("", params=["qos_reliability:=reliable"]),
                              tmp_path / "depth_node.log", env=unrestricted_env())
-    vo_params = [f"use_image:={str(use_image).lower()}"]
+    vo_params = [] if use_image else ["use_image:=false"]  # on by default
     vo_proc = NodeProcess(_vo_command(*vo_params, remap={"image": "/camera/image_raw"}),
                           tmp_path / "vo_node.log", env=unrestricted_env())
     listener = OdomListener(context, "vo_listener")
@@ -265,6 +361,10 @@ def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, t
         stats = player.play(messages[2:], ReplayOptions(), before_publish=after_previous_answer)
         assert stats.published["/camera/image_raw"] == 43
         listener.wait_until(lambda: sent[-1] in listener.odom, FRAME_TIMEOUT_S)
+        tracked = len(listener.odom)
+        counted = listener.wait_until(lambda: listener.status(
+            lambda d: int(d["published_poses"]) >= tracked) is not None, 5.0)
+        assert counted, f"no /diagnostics after the last pose:\n{vo_proc.log()}"
         vo_proc.check_alive()
     finally:
         listener.close()
@@ -298,7 +398,14 @@ def test_odometry_of_the_replayed_sample_bag_follows_its_ground_truth(context, t
               for a, b in zip(stamps, stamps[1:])]
     speed_ratio = float(np.median([got / want for got, want in speeds if want > 0.05]))
     report += f", median speed ratio {speed_ratio:.2f}"
+    modes = listener.status(lambda d: int(d["published_poses"]) >= tracked)
+    with_image, without = int(modes["frames_with_image"]), int(modes["frames_without_image"])
+    report += f", frames with / without the image {with_image} / {without}"
     print(report)
+    if use_image:  # images drop only with a lost fragment's repair
+        assert without <= 2 and modes["image_topic"] == "/camera/image_raw", report
+    else:
+        assert with_image == 0 and modes["image_topic"].startswith("off"), report
     max_error_m, max_final_fraction, max_angle_deg, (low, high) = BOUNDS[use_image]
     assert max(errors_m) < max_error_m, report
     assert errors_m[-1] / path_m < max_final_fraction, report

@@ -35,10 +35,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                         "parent"),
     "publish_tf": (True, "also broadcast odom_frame -> child_frame on /tf (where tf2_msgs is "
                          "installed)"),
-    "use_image": (False, "also subscribe the camera's image (topic image, sensor_msgs/Image, "
-                         "reliable), paired by stamp, so the tracker finishes on grey intensity "
-                         "(on the sample bag: half the error); the launch file remaps it to the "
-                         "depth node's camera"),
+    "use_image": (True, "also subscribe the camera's image (topic image, sensor_msgs/Image, "
+                        "reliable; the launch file remaps it to the depth node's camera): a frame "
+                        "whose image of the same stamp is there is tracked on grey intensity too "
+                        "(real 7-Scenes frames: ATE 1.7 cm against 7.0 on features alone), one "
+                        "without it on features alone, never waiting long; /diagnostics counts "
+                        "both. false: never subscribe the image"),
     "queue_size": (5, "history depth of each reliable input subscription"),
     "max_pending_sets": (8, "stamps waiting for their depth, features and camera_info at once; "
                             "older incomplete ones are dropped and counted"),

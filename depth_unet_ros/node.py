@@ -1,7 +1,8 @@
 """``depth_node``: camera images in, metric depth, scaled camera_info and decoder features out.
 
 Thin ROS wiring around ``node_core`` (logic), ``node_parameters`` (the parameter table),
-``image_conversion`` (messages <-> numpy) and ``inference`` (the model). The subscription
+``image_conversion`` (messages <-> numpy), ``following_subscription`` (inputs whose QoS follows
+the camera) and ``inference`` (the model). The subscription
 callback only parks the newest frame in a one-slot buffer; a worker thread runs inference on
 it, so a slow model drops stale frames (counted in /diagnostics) instead of queueing them.
 ``DepthServing`` holds all of that; ``DepthNode`` here and the managed node in
@@ -13,7 +14,6 @@ import functools
 import os
 import threading
 import time
-from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import rclpy
@@ -22,7 +22,6 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -31,11 +30,12 @@ from depth_unet_ros.allocator import reuse_frame_buffers
 from depth_unet_ros.camera_geometry import MalformedCameraInfoError
 from depth_unet_ros.errors import DepthUnetError, ImageFormatError
 from depth_unet_ros.fastdds_transports import PROFILES_ENV, environment_problem, node_profile
+from depth_unet_ros.following_subscription import FollowingSubscription, qos_profile
 from depth_unet_ros.image_cdr import SerializedImage
 from depth_unet_ros.image_conversion import (compressed_msg_to_array, float_encoding,
                                              image_msg_to_array)
 from depth_unet_ros.inference import load_estimator, resolve_model_path
-from depth_unet_ros.node_core import LatestSlot, NodeSettings, NodeStats, QosChoice
+from depth_unet_ros.node_core import LatestSlot, NodeSettings, NodeStats
 from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
@@ -64,78 +64,6 @@ def parameter_descriptor(spec: ParameterSpec, with_range: bool = True) -> Parame
         else:
             descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
     return descriptor
-
-
-def _qos(choice: QosChoice) -> QoSProfile:
-    reliability = (ReliabilityPolicy.RELIABLE if choice.reliability == "reliable"
-                   else ReliabilityPolicy.BEST_EFFORT)
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=choice.depth,
-                      reliability=reliability, durability=DurabilityPolicy.VOLATILE)
-
-
-def _reliability_name(policy: ReliabilityPolicy) -> str:
-    return {ReliabilityPolicy.RELIABLE: "reliable",
-            ReliabilityPolicy.BEST_EFFORT: "best_effort"}.get(policy, "unknown")
-
-
-class _InputSubscription:
-    """One input subscription whose reliability can follow its publishers (qos_reliability auto).
-
-    rclpy cannot change a subscription's QoS, so a switch creates a new subscription and keeps
-    the old one for QOS_SWITCH_OVERLAP_S, until publishers have matched the new one; a message
-    that arrives through both meanwhile is passed on once. It runs from a timer in the node's
-    (mutually exclusive) default callback group, never during a callback of the same
-    subscription.
-    """
-
-    def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
-                 choice: QosChoice):
-        self._node, self._args, self.choice = node, (msg_type, topic), choice
-        self._callback = callback
-        self._sub = node.create_subscription(msg_type, topic, self._deliver, _qos(choice))
-        self.topic_name = self._sub.topic_name  # resolved (namespace, remapping); never changes
-        self._retiring: Any = None  # the subscription before the last switch, while it overlaps
-        self._retire_at_s = 0.0
-        self._recent = node_core.RecentKeys()
-
-    def _deliver(self, msg: Any) -> None:
-        if self._retiring is not None:
-            stamp = msg.header.stamp
-            if not self._recent.first_time((stamp.sec, stamp.nanosec, msg.header.frame_id)):
-                return
-        self._callback(msg)
-
-    def follow_publishers(self) -> None:
-        """Re-subscribe when the publishers of the (remapped, resolved) topic want another
-        reliability; logged once per switch."""
-        if self._retiring is not None and time.monotonic() >= self._retire_at_s:
-            self._retire()
-        topic = self.topic_name
-        offered = [_reliability_name(info.qos_profile.reliability)
-                   for info in self._node.get_publishers_info_by_topic(topic)]
-        wanted = node_core.followed_reliability(offered, self.choice.reliability)
-        if wanted == self.choice.reliability:
-            return
-        self._retire()  # a switch back within the overlap: the oldest one goes at once
-        self.choice = replace(self.choice, reliability=wanted)
-        msg_type, relative = self._args
-        self._retiring = self._sub
-        self._retire_at_s = time.monotonic() + node_core.QOS_SWITCH_OVERLAP_S
-        self._sub = self._node.create_subscription(msg_type, relative, self._deliver,
-                                                   _qos(self.choice))
-        self._node.get_logger().info(f"{topic}: publishers offer {', '.join(sorted(set(offered)))}; "
-                                     f"subscription is now {wanted}")
-
-    def _retire(self) -> None:
-        if self._retiring is not None:
-            self._node.destroy_subscription(self._retiring)
-            self._retiring = None
-            self._recent.clear()
-
-    def close(self) -> None:
-        """Unsubscribe (both subscriptions while a switch overlaps)."""
-        self._retire()
-        self._node.destroy_subscription(self._sub)
 
 
 class DepthServing:
@@ -196,7 +124,7 @@ class DepthServing:
         self._first_info_wait_done = False
         self._focal_scale = 1.0
 
-        out_qos = _qos(node_core.PUBLISHER_QOS)
+        out_qos = qos_profile(node_core.PUBLISHER_QOS)
         self._depth_pub = self.create_publisher(Image, "depth/image", out_qos)
         self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self._features_pub = self.create_publisher(Image, "depth/features", out_qos)
@@ -205,16 +133,16 @@ class DepthServing:
         in_qos = node_core.subscription_qos(settings)
         image_type, image_topic = ((CompressedImage, "image/compressed") if settings.compressed_input
                                    else (Image, "image"))
-        self._inputs = [_InputSubscription(self, image_type, image_topic, self._on_image, in_qos),
-                        _InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info,
-                                           in_qos)]
+        self._inputs = [
+            FollowingSubscription(self, image_type, image_topic, self._on_image, in_qos),
+            FollowingSubscription(self, CameraInfo, "camera_info", self._on_camera_info, in_qos)]
         self._camera_info_topic = self._inputs[1].topic_name
         if settings.qos_reliability == "auto":
             self._timers_made.append(
                 self.create_timer(node_core.QOS_CHECK_PERIOD_S, self._follow_publishers))
         if settings.diagnostics_period_s > 0:
             self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                   _qos(node_core.DIAGNOSTICS_QOS))
+                                                   qos_profile(node_core.DIAGNOSTICS_QOS))
             self._publishers_made.append(self._diag_pub)
             self._timers_made.append(
                 self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics))

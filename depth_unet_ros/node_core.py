@@ -87,19 +87,25 @@ def _one_of(name: str, value: str, choices: Sequence[str]) -> None:
 
 @dataclass(frozen=True)
 class QosChoice:
-    """A QoS profile as plain data; node.py maps it onto rclpy's QoSProfile."""
+    """A QoS profile as plain data; ``following_subscription.qos_profile`` maps it onto rclpy's."""
 
     reliability: str  # "best_effort" | "reliable"
     depth: int  # KEEP_LAST history depth; durability is always volatile
 
 
 def subscription_qos(settings: NodeSettings) -> QosChoice:
-    """Input QoS at start. ``auto`` starts best-effort, which matches a reliable or best-effort
-    camera whichever starts first, and then follows the publishers (``followed_reliability``).
-    BEST_AVAILABLE is not offered because it fixes its choice when the subscription is created
-    and then misses a best-effort camera that starts later."""
-    reliability = "best_effort" if settings.qos_reliability == "auto" else settings.qos_reliability
-    return QosChoice(reliability, settings.qos_depth)
+    """The depth node's input QoS at start (``starting_qos`` of its parameters)."""
+    return starting_qos(settings.qos_reliability, settings.qos_depth)
+
+
+def starting_qos(qos_reliability: str, depth: int) -> QosChoice:
+    """A camera subscription's QoS at start, for a RELIABILITY_CHOICES setting. ``auto`` starts
+    best-effort, which matches a reliable or best-effort camera whichever starts first, and then
+    follows the publishers (``followed_reliability``). BEST_AVAILABLE is not offered because it
+    fixes its choice when the subscription is created and then misses a best-effort camera that
+    starts later."""
+    reliability = "best_effort" if qos_reliability == "auto" else qos_reliability
+    return QosChoice(reliability, depth)
 
 
 def followed_reliability(offered: Sequence[str], current: str) -> str:

@@ -50,7 +50,7 @@ class FollowingSubscription:
         self._node, self._args, self.choice = node, (msg_type, topic), choice
         self._callback = callback
         self._sub = node.create_subscription(msg_type, topic, self._deliver, qos_profile(choice))
-        self.topic_name: str = self._sub.topic_name  # resolved (namespace, remapping); never changes
+        self.topic_name: str = self._sub.topic_name  # resolved (namespace, remapping), fixed
         self._retiring: Any = None  # the subscription before the last switch, while it overlaps
         self._retire_at_s = 0.0
         self._recent = node_core.RecentKeys()

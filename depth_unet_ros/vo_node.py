@@ -6,7 +6,9 @@ set, with the camera's image of its stamp when it is there (``ImageMatcher``, us
 to a one-slot buffer that a worker thread tracks, so a slow tracker drops stale sets (counted in
 /diagnostics) instead of queueing them or blocking the executor. A set whose image has not
 come is tracked on features alone after a short bounded wait in the worker, never in a
-callback. Publishes nav_msgs/Odometry on ``odom`` and, where tf2_msgs is installed, the same
+callback. The image subscription follows its publishers' reliability (``FollowingSubscription``,
+image_qos_reliability auto), as depth_node's camera input does, so a best-effort camera's images
+arrive too. Publishes nav_msgs/Odometry on ``odom`` and, where tf2_msgs is installed, the same
 pose on /tf.
 """
 from __future__ import annotations
@@ -27,7 +29,8 @@ from std_msgs.msg import Header
 
 from depth_unet_ros.bags.clock import stamp_ns_of
 from depth_unet_ros.errors import ImageFormatError
-from depth_unet_ros.node_core import DIAGNOSTICS_QOS, LatestSlot
+from depth_unet_ros.following_subscription import FollowingSubscription
+from depth_unet_ros.node_core import DIAGNOSTICS_QOS, QOS_CHECK_PERIOD_S, LatestSlot, starting_qos
 from depth_unet_ros.odometry.covariance_chain import CovarianceChain
 from depth_unet_ros.odometry.exact_pairing import ExactPairing, PairedSet
 from depth_unet_ros.odometry.frame_inputs import frame_inputs
@@ -83,11 +86,16 @@ class VoNode(Node):
         in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
                             reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)
-        image_topic = None
+        self._image_sub: FollowingSubscription | None = None
         if self._images is not None:  # subscribed first: the executor takes ready messages in
-            # creation order, so an image that came in with its depth outputs is filed first
-            image_topic = self.create_subscription(Image, IMAGE_TOPIC, self._file_image,
-                                                   in_qos).topic_name
+            # creation order, so an image that came in with its depth outputs is filed first (a
+            # QoS switch re-subscribes it last; then ImageMatcher's bounded wait covers that)
+            self._image_sub = FollowingSubscription(
+                self, Image, IMAGE_TOPIC, self._file_image,
+                starting_qos(settings.image_qos_reliability, settings.queue_size))
+            if settings.image_qos_reliability == "auto":  # the camera's own QoS, like depth_node
+                self.create_timer(QOS_CHECK_PERIOD_S, self._image_sub.follow_publishers)
+        image_topic = None if self._image_sub is None else self._image_sub.topic_name
         for key, topic in INPUT_TOPICS.items():
             msg_type = CameraInfo if key == "camera_info" else Image
             self.create_subscription(msg_type, topic, self._filer(key), in_qos)
@@ -106,9 +114,11 @@ class VoNode(Node):
             self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="vo_tracking", daemon=True)
         self._worker.start()
+        image_note = (f" (+ the camera image {image_topic} when it pairs, QoS "
+                      f"{settings.image_qos_reliability})" if image_topic else "")
         self.get_logger().info(
             f"tracking {', '.join(self.resolve_topic_name(t) for t in INPUT_TOPICS.values())}"
-            f"{f' (+ the camera image {image_topic} when it pairs)' if image_topic else ''} -> "
+            f"{image_note} -> "
             f"{self._odom_pub.topic_name} in frame {settings.odom_frame!r}"
             f"{', and /tf' if self._tf_pub is not None else ''}")
 

@@ -40,8 +40,18 @@ def test_values_reach_the_tracker_and_bad_ones_are_refused_by_name():
     assert settings.tracker.max_points == 500 and settings.tracker.keyframe_rotation_deg == 4.0
     assert (settings.child_frame, settings.publish_tf) == ("cam", False)
     for bad in ({"queue_size": 0}, {"covariance_scale": -1.0}, {"odom_frame": " "},
-                {"max_iterations": 0}, {"keyframe_translation_m": -1.0}):
+                {"max_iterations": 0}, {"keyframe_translation_m": -1.0},
+                {"image_qos_reliability": "best_available"}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             VoSettings.from_params(bad)
     with pytest.raises(ConfigError, match="unknown"):
         VoSettings.from_params({"odom": "x"})
+
+
+def test_the_image_follows_the_camera_by_default_with_depth_nodes_choices():
+    """image_qos_reliability: auto by default, and depth_node's qos_reliability choices."""
+    from depth_unet_ros.node_parameters import PARAMETERS as DEPTH_PARAMETERS
+
+    assert VoSettings.from_params({}).image_qos_reliability == "auto"
+    for choice in DEPTH_PARAMETERS["qos_reliability"].choices:
+        assert VoSettings.from_params({"image_qos_reliability": choice}).image_qos_reliability == choice

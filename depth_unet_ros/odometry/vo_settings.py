@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from depth_unet_ros.errors import ConfigError
+from depth_unet_ros.node_parameters import RELIABILITY_CHOICES
 from depth_unet_ros.odometry.tracker import TrackerConfig
 
 _TRACKER = TrackerConfig()
@@ -35,13 +36,19 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                         "parent"),
     "publish_tf": (True, "also broadcast odom_frame -> child_frame on /tf (where tf2_msgs is "
                          "installed)"),
-    "use_image": (True, "also subscribe the camera's image (topic image, sensor_msgs/Image, "
-                        "reliable; the launch file remaps it to the depth node's camera): a frame "
+    "use_image": (True, "also subscribe the camera's image (topic image, sensor_msgs/Image, QoS "
+                        "per image_qos_reliability; the launch file remaps it to the depth node's "
+                        "camera): a frame "
                         "whose image of the same stamp is there is tracked on grey intensity too "
                         "(real 7-Scenes frames: ATE 1.7 cm against 7.0 on features alone), one "
                         "without it on features alone, never waiting long; /diagnostics counts "
                         "both. false: never subscribe the image"),
-    "queue_size": (5, "history depth of each reliable input subscription"),
+    "image_qos_reliability": ("auto", "the camera image subscription's reliability, as "
+                                      "depth_node's qos_reliability: auto starts best-effort "
+                                      "(hears any camera) and re-subscribes reliable while every "
+                                      "publisher of the image is reliable; best_effort | "
+                                      "reliable: fixed"),
+    "queue_size": (5, "history depth of each input subscription (the image's too)"),
     "max_pending_sets": (8, "stamps waiting for their depth, features and camera_info at once; "
                             "older incomplete ones are dropped and counted"),
     "covariance_scale": (0.0, "0 = pose covariance unknown (-1, nav_msgs' convention); > 0 = the "
@@ -63,6 +70,7 @@ class VoSettings:
     child_frame: str
     publish_tf: bool
     use_image: bool
+    image_qos_reliability: str
     queue_size: int
     max_pending_sets: int
     covariance_scale: float
@@ -83,6 +91,10 @@ class VoSettings:
                      "max_iterations"):
             if int(get[name]) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {get[name]}")
+        if get["image_qos_reliability"] not in RELIABILITY_CHOICES:
+            raise ConfigError("image_qos_reliability must be one of "
+                              f"{', '.join(RELIABILITY_CHOICES)}, got "
+                              f"{get['image_qos_reliability']!r}")
         if float(get["covariance_scale"]) < 0:
             raise ConfigError("covariance_scale must be >= 0 (0 = unknown), got "
                               f"{get['covariance_scale']}")
@@ -93,6 +105,7 @@ class VoSettings:
                                        for name in TRACKER_PARAMETERS})
         return cls(odom_frame=str(get["odom_frame"]), child_frame=str(get["child_frame"]),
                    publish_tf=bool(get["publish_tf"]), use_image=bool(get["use_image"]),
+                   image_qos_reliability=str(get["image_qos_reliability"]),
                    queue_size=int(get["queue_size"]),
                    max_pending_sets=int(get["max_pending_sets"]),
                    covariance_scale=float(get["covariance_scale"]),

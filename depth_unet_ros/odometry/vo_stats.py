@@ -71,8 +71,8 @@ class VoStats:
             return None
         return (f"no camera image from {self.image_topic} has matched a depth stamp for "
                 f"{missing_s:.0f} s: tracking on features alone (less accurate). A remapping is "
-                "likely wrong (it must be the depth node's input image), or the camera publishes "
-                "best-effort (vo_node subscribes reliable)")
+                "likely wrong (it must be the depth node's input image), or image_qos_reliability "
+                "is fixed to reliable while the camera publishes best-effort")
 
     def record(self, latency_ms: float, track_ms: float) -> None:
         """One published pose: set complete -> odometry published, and the tracker alone."""

@@ -125,14 +125,27 @@ class OdomListener:
         with self._cond:
             return self._cond.wait_for(predicate, timeout=timeout_s)
 
-    def add_camera(self, topic: str) -> Any:
-        """A reliable camera image publisher on ``topic`` (a camera that starts now)."""
+    def add_camera(self, topic: str, reliability: str = "reliable") -> Any:
+        """A camera image publisher on ``topic`` (a camera that starts now), reliable or
+        best-effort (sensor-data QoS, as many camera drivers publish)."""
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
+        policy = {"reliable": ReliabilityPolicy.RELIABLE,
+                  "best_effort": ReliabilityPolicy.BEST_EFFORT}[reliability]
         self.image_pub = self.node.create_publisher(
-            Image, topic, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+            Image, topic, QoSProfile(depth=100, reliability=policy))
         return self.image_pub
+
+    def wait_for_camera_match(self, timeout_s: float) -> bool:
+        """Until the camera's publisher has matched a subscription (rclpy has no matched event
+        on Humble, so the match count is polled)."""
+        deadline = time.monotonic() + timeout_s
+        while self.image_pub.get_subscription_count() == 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def wait_for_subscribers(self, topic: str, count: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -185,11 +198,12 @@ def _textured_frame() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _first_odometry(listener: OdomListener, proc: NodeProcess, depth: np.ndarray,
-                    features: np.ndarray) -> int:
-    """Send the first frame until its odometry is in (the first set may race the reliable
-    handshake: resent, one nanosecond later each time); its stamp."""
+                    features: np.ndarray, image: np.ndarray | None = None) -> int:
+    """Send the first frame (with the camera's ``image`` when given) until its odometry is in
+    (the first set may race the reliable handshake: resent, one nanosecond later each time);
+    its stamp."""
     for attempt in range(50):
-        _send_frame(listener, BASE_NS + attempt, depth, features)
+        _send_frame(listener, BASE_NS + attempt, depth, features, image=image)
         if listener.wait_until(lambda: len(listener.odom) > 0, 0.2):
             break
     assert listener.odom, f"no odometry for a good frame:\n{proc.log()}"
@@ -251,7 +265,8 @@ def test_a_silent_camera_image_topic_leaves_features_only_odometry_with_a_warnin
     remapping): every frame still gets odometry, on features alone; once that has lasted
     IMAGE_MISSING_WARN_S, /diagnostics says WARN and the log names the topic and a likely wrong
     remapping. When the camera starts, frames pair with its images: /diagnostics is OK again
-    with images in the period's share. Frames are paced by their odometry, not by sleeps."""
+    with images in the period's share, and the image subscription has followed the reliable
+    camera to reliable. Frames are paced by their odometry, not by sleeps."""
     proc = NodeProcess(_vo_command("diagnostics_period_s:=0.3"), tmp_path / "vo_node.log")
     listener = OdomListener(context, "vo_camera_feeder", publish_inputs=True)
     try:
@@ -282,10 +297,7 @@ def test_a_silent_camera_image_topic_leaves_features_only_odometry_with_a_warnin
         assert all(listener.odom[s].pose.covariance[0] == -1.0 for s in listener.odom)
 
         listener.add_camera("/image")
-        deadline = time.monotonic() + 30.0
-        while listener.image_pub.get_subscription_count() == 0:  # no matched event on Humble
-            assert time.monotonic() < deadline, proc.log()
-            time.sleep(0.05)
+        assert listener.wait_for_camera_match(30.0), proc.log()
 
         def pairing_again(d: dict[str, str]) -> bool:
             return d["level"] == "0" and d["image_share_period"] not in ("0.00", "nan")
@@ -295,10 +307,50 @@ def test_a_silent_camera_image_topic_leaves_features_only_odometry_with_a_warnin
             assert time.monotonic() < deadline, f"images never paired:\n{proc.log()}"
             next_frame(with_image=True)
         assert int(listener.status(pairing_again)["frames_with_image"]) > 0
+        switched = "/image: publishers offer reliable; subscription is now reliable"
+        deadline = time.monotonic() + 10.0  # the image follows the reliable camera (a log line,
+        while switched not in proc.log():  # no event), within a QoS check or two
+            assert time.monotonic() < deadline, proc.log()
+            time.sleep(0.05)
         proc.check_alive()
     finally:
         listener.close()
         _stopped_cleanly(proc)
+
+
+def test_a_best_effort_camera_image_pairs_with_the_depth_outputs(context, tmp_path):
+    """A best-effort camera (sensor-data QoS, as many drivers publish) beside the reliable depth
+    outputs, with default parameters: vo_node's image subscription follows its publishers
+    (image_qos_reliability auto), so it matches the camera, which a reliable subscription never
+    would, stays best-effort, and frames pair with their images: /diagnostics is OK and counts
+    frames with the image. Frames are paced by their odometry, not by sleeps."""
+    proc = NodeProcess(_vo_command("diagnostics_period_s:=0.3"), tmp_path / "vo_node.log")
+    listener = OdomListener(context, "vo_best_effort_feeder", publish_inputs=True)
+    try:
+        listener.add_camera("/image", reliability="best_effort")
+        for topic in ("/depth/features", "/depth/image", "/depth/camera_info"):
+            assert listener.wait_for_subscribers(topic, 1, 30.0), proc.log()
+        assert listener.wait_for_camera_match(30.0), f"the camera never matched:\n{proc.log()}"
+        depth, features, image = _textured_frame()
+        stamp_ns = _first_odometry(listener, proc, depth, features, image=image)
+
+        def pairing(d: dict[str, str]) -> bool:
+            return (d["level"] == "0" and int(d["frames_with_image"]) > 0
+                    and d["image_share_period"] not in ("0.00", "nan"))
+
+        deadline = time.monotonic() + 30.0
+        while listener.status(pairing) is None:
+            assert time.monotonic() < deadline, f"images never paired:\n{proc.log()}"
+            stamp_ns += 33_333_333
+            _send_frame(listener, stamp_ns, depth, features, image=image)
+            assert listener.wait_until(lambda: stamp_ns in listener.odom, 10.0), proc.log()
+        assert listener.status(pairing)["image_topic"] == "/image"
+        proc.check_alive()
+    finally:
+        listener.close()
+        _stopped_cleanly(proc)
+    log = proc.log()
+    assert "QoS auto" in log and "subscription is now" not in log, log
 
 
 # --- depth_node + vo_node + the sample bag ---------------------------------------------------

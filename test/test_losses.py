@@ -7,7 +7,7 @@ import torch
 from depth_unet_ros.errors import ConfigError
 from training.losses import (
     LOSS_NAMES, LossConfig, bts_loss, build_loss, edge_aware_smoothness, l2_loss, l2_smooth_loss,
-    silog_loss)
+    log_gradient_matching, silog_loss)
 
 
 def _t(values, dtype=torch.float64):
@@ -195,3 +195,35 @@ def test_mismatched_shapes_are_rejected():
     pred, gt, valid, _ = _random_batch()
     with pytest.raises(ValueError, match="shape"):
         silog_loss(pred, gt[:, :, :-1], valid)
+
+
+def test_gradient_matching_is_zero_for_a_scaled_truth_and_charges_grain():
+    """d = ln(pred / gt): a prediction off by one factor everywhere has no gradient to pay for;
+    the same prediction with a +-10 % checkerboard grain pays about (2 * 0.1)^2 per pixel pair
+    at full resolution (the coarser scales average the grain away)."""
+    pred, gt, valid, _ = _random_batch(h=8, w=8)
+    assert float(log_gradient_matching(1.7 * gt, gt, torch.ones_like(valid))) == pytest.approx(0, abs=1e-12)
+    checker = torch.tensor([[1.1 if (r + c) % 2 else 1 / 1.1 for c in range(8)] for r in range(8)],
+                           dtype=gt.dtype)[None, None]
+    full = float(log_gradient_matching(gt * checker, gt, torch.ones_like(valid), scales=1))
+    assert full == pytest.approx((2 * math.log(1.1)) ** 2, rel=1e-6)
+    assert float(log_gradient_matching(gt * checker, gt, torch.ones_like(valid), scales=3)) < full
+
+
+def test_gradient_matching_ignores_invalid_pixels_and_pairs_across_them():
+    """Whatever invalid pixels hold changes nothing; a step between a valid and an invalid
+    pixel is not a pair."""
+    pred, gt, valid, _ = _random_batch(seed=3)
+    base = log_gradient_matching(pred, gt, valid)
+    wild = torch.where(valid, pred, torch.full_like(pred, 1e6))
+    torch.testing.assert_close(log_gradient_matching(wild, gt, valid), base)
+    lonely = torch.zeros_like(valid)
+    lonely[..., 0, 0] = True  # one valid pixel: no pair anywhere
+    assert float(log_gradient_matching(pred, gt, lonely)) == 0.0
+
+
+def test_build_loss_adds_the_weighted_gradient_term():
+    pred, gt, valid, image = _random_batch()
+    with_term = build_loss(LossConfig(gradient_weight=0.5))(pred, gt, valid, image)
+    torch.testing.assert_close(with_term, silog_loss(pred, gt, valid)
+                               + 0.5 * log_gradient_matching(pred, gt, valid))

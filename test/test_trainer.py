@@ -104,6 +104,8 @@ def test_the_effnet_preset_names_its_imagenet_encoder_as_pretrained():
 def test_an_encoder_lr_scale_outside_0_to_1_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="encoder_lr_scale"):
         tiny_cfg(tmp_path, "optim.encoder_lr_scale=0")
+    with pytest.raises(ConfigError, match="gradient_weight"):
+        tiny_cfg(tmp_path, "loss.gradient_weight=-1")
 
 
 # --- data -------------------------------------------------------------------------------------

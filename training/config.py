@@ -176,6 +176,9 @@ def validate_config(config: TrainConfig, source: str = "the config") -> None:
     if config.optim.lr <= 0 or config.optim.min_lr < 0 or config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"{source}: need 0 <= optim.min_lr <= optim.lr and optim.lr > 0, got "
                           f"lr={config.optim.lr}, min_lr={config.optim.min_lr}")
+    if config.loss.gradient_weight < 0:
+        raise ConfigError(f"{source}: loss.gradient_weight must be >= 0 (0 = off), got "
+                          f"{config.loss.gradient_weight}")
     if not 0 < config.optim.encoder_lr_scale <= 1:
         raise ConfigError(f"{source}: optim.encoder_lr_scale must be in (0, 1], got "
                           f"{config.optim.encoder_lr_scale}")

@@ -10,8 +10,8 @@ constant depths: that set's median ground truth (the best single guess) and 2.5 
 
 Sets (each skipped, with a note, when its data is absent): the validation frames of the
 config's real sequence (registered as in training, never trained on), the four NYU Depth V2
-*train*-split frames of ../shared/data/nyu_samples, 64 synthetic rooms of seed 3000 (no run
-trains or validates on it) and the bundled sample bag (all 44 frames).
+*train*-split frames of ../shared/data/nyu_samples, 64 plain and 64 rich synthetic rooms of seed
+3000 (no run trains or validates on it) and the bundled sample bag (all 44 frames).
 """
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def datasets(config_path: Path) -> dict[str, Callable[[], list[RGBDFrame]]]:
         "real sequence, held-out validation frames": lambda: real_validation_frames(config_path),
         "NYU Depth V2 train-split samples": lambda: every(FolderDataset(NYU_SAMPLES)),
         f"synthetic rooms, seed {SYNTHETIC_SEED}": lambda: every(SyntheticIndoorDataset(64, seed=SYNTHETIC_SEED)),
+        f"rich synthetic rooms, seed {SYNTHETIC_SEED}": lambda: every(
+            SyntheticIndoorDataset(64, seed=SYNTHETIC_SEED, variant="rich")),
         "sample bag (synthetic hand-held)": lambda: every(BagDataset(bundled_sample_bag())),
     }
 

@@ -2,14 +2,28 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from training.loss_study import LOSSES, last_validation, markdown
+from training.config import load_config
+from training.loss_study import LOSSES, last_validation, markdown, study_runs
 from training.losses import LOSS_NAMES
 
 
 def test_the_study_covers_every_loss_the_trainer_offers():
     """Eigen silog, L2, L2 + smoothness and BTS: each loss of the config is compared."""
     assert set(LOSSES) == set(LOSS_NAMES)
+
+
+def test_the_four_losses_run_alone_and_a_fifth_adds_the_gradient_term():
+    """The bundled recipe adds the gradient term; the study compares the losses without it, so
+    each row is the named loss alone, and one more row is the recipe's own loss."""
+    weights = {}
+    for name, overrides in study_runs().items():
+        cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "train_real_default.yaml",
+                          overrides)
+        weights[name] = (cfg.loss.name, cfg.loss.gradient_weight)
+    assert all(weights[name] == (name, 0.0) for name in LOSSES)
+    assert weights["silog+gradient"] == ("silog", 1.0)
 
 
 def test_the_table_reports_the_last_validation_not_the_best(tmp_path):

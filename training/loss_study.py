@@ -3,8 +3,9 @@
 Eigen's scale-invariant log loss (lambda 0.5), L2 in metres, L2 with edge-aware smoothness and
 BTS's SILog each train the recipe's model from the same initial weights, on the same frames
 in the same order, for the same number of steps; the table is each run's *last* validation
-(equal budget, no checkpoint picked), on the recipe's real validation frames. Runs that were
-interrupted resume exactly.
+(equal budget, no checkpoint picked), on the recipe's real validation frames. Those four run
+without the gradient-matching term (loss.gradient_weight=0), and a fifth run adds it to Eigen's
+loss as the bundled recipe does. Runs that were interrupted resume exactly.
 
     python -m training.loss_study --config config/train_real_default.yaml --epochs 1
 """
@@ -16,6 +17,14 @@ from pathlib import Path
 from typing import Sequence
 
 LOSSES = ("silog", "l2", "l2_smooth", "bts")
+GRADIENT_RUN = "silog+gradient"  # Eigen's loss + Eigen & Fergus's gradient term (weight 1)
+
+
+def study_runs() -> dict[str, list[str]]:
+    """Run name -> the loss overrides it trains with."""
+    runs = {name: [f"loss.name={name}", "loss.gradient_weight=0"] for name in LOSSES}
+    runs[GRADIENT_RUN] = ["loss.name=silog", "loss.gradient_weight=1.0"]
+    return runs
 COLUMNS = ("delta1", "abs_rel", "rmse", "rmse_log", "silog")
 
 
@@ -31,9 +40,9 @@ def run_study(config: Path, epochs: int, out: Path, overrides: Sequence[str] = (
     from training.trainer import train
 
     table = {}
-    for name in LOSSES:
+    for name, loss in study_runs().items():
         run_dir = out / name
-        cfg = load_config(config, [*overrides, f"loss.name={name}", f"optim.epochs={epochs}",
+        cfg = load_config(config, [*overrides, *loss, f"optim.epochs={epochs}",
                                    f"run.out_dir={run_dir}", "run.tensorboard=false",
                                    "run.progress=false"])
         done = (run_dir / "metrics.jsonl").is_file() and len(

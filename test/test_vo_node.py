@@ -42,13 +42,15 @@ CAMERA_TOPICS = ["/camera/image_raw", "/camera/camera_info"]
 # and every frame is tracked whatever the machine's load.
 FRAME_TIMEOUT_S = 5.0
 # Bounds per mode: (max translation error m, final error / path, max rotation error deg,
-# (low, high) median twist speed / ground-truth speed). Measured over this bag (bundled model,
-# the tracker's current defaults, all 44 frames tracked, the same figures in every run), over
-# the 0.53 m path: depth + features only (use_image false): max 0.077 m, final 15 %, rotation
-# 1.3 deg, speed x1.26; with the camera image (the default, every frame with its image): max
-# 0.051 m, final 9.5 %, rotation 0.85 deg, x0.98. About 1.4x margin for tracker or model changes.
-BOUNDS = {False: (0.15, 0.3, 2.5, (0.75, 1.4)),
-          True: (0.07, 0.13, 1.2, (0.8, 1.2))}
+# (low, high) median twist speed / ground-truth speed). Measured over this bag (the tracker's
+# current defaults, all 44 frames tracked, the same figures in every run), over the 0.53 m path,
+# with the bundled model: depth + features only (use_image false): max 0.140 m, final 26 %,
+# rotation 2.5 deg, speed x1.36; with the camera image (the default, every frame with its
+# image): max 0.097 m, final 18 %, rotation 1.7 deg, x1.00. The model before it (better relative
+# depth, worse metric scale) gave 0.077 m, 15 %, 1.3 deg, x1.26 and 0.051 m, 9.5 %, 0.85 deg,
+# x0.98: the bounds were widened with the model change, keeping about 1.4x margin.
+BOUNDS = {False: (0.2, 0.37, 3.4, (0.75, 1.9)),
+          True: (0.13, 0.25, 2.3, (0.8, 1.2))}
 
 
 def _vo_command(*params: str, remap: dict[str, str] | None = None) -> list[str]:

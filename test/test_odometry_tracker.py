@@ -16,7 +16,7 @@ from depth_unet_ros.datasets.synthetic.handheld import HandheldSequence
 from depth_unet_ros.errors import ImageFormatError
 from depth_unet_ros.odometry import se3
 from depth_unet_ros.odometry.pyramid import bilinear, depth_at, scale_k
-from depth_unet_ros.odometry.tracker import FeatureTracker, TrackerConfig, TrackResult
+from depth_unet_ros.odometry.tracker import FeatureTracker, TrackResult
 
 FRAME_NS = 33_333_333
 REPO = Path(__file__).resolve().parents[1]

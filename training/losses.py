@@ -36,12 +36,18 @@ def _prepare(pred_m: torch.Tensor, gt_m: torch.Tensor,
     return pred, gt, valid
 
 
+def _log_error(pred_m: torch.Tensor, gt_m: torch.Tensor, valid: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(d = ln pred - ln gt, 0 on invalid pixels; the prepared pred; the bool valid mask)."""
+    pred, gt, valid = _prepare(pred_m, gt_m, valid)
+    d = torch.log(pred.clamp(min=_MIN_DEPTH_M)) - torch.log(gt.clamp(min=_MIN_DEPTH_M))  # (N,1,H,W)
+    return d * valid, pred, valid  # invalid pixels are exactly 0 already (1 m vs 1 m); be explicit
+
+
 def _log_error_moments(pred_m: torch.Tensor, gt_m: torch.Tensor, valid: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per image: (mean d, variance of d, has-valid mask, a zero that keeps the graph)."""
-    pred, gt, valid = _prepare(pred_m, gt_m, valid)
-    d = torch.log(pred.clamp(min=_MIN_DEPTH_M)) - torch.log(gt.clamp(min=_MIN_DEPTH_M))  # (N,1,H,W)
-    d = d * valid  # invalid pixels are exactly 0 already (1 m vs 1 m); be explicit
+    d, pred, valid = _log_error(pred_m, gt_m, valid)
     count = valid.sum(dim=(1, 2, 3))  # (N,)
     n = count.clamp(min=1).to(d.dtype)
     mean_d = d.sum(dim=(1, 2, 3)) / n  # (N,)
@@ -101,9 +107,8 @@ def log_gradient_matching(pred_m: torch.Tensor, gt_m: torch.Tensor, valid: torch
     +-10 % around the right value), which is what a decoder fed full-resolution skips learns
     from few scenes; this term charges every such step where the truth is smooth.
     """
-    pred, gt, valid = _prepare(pred_m, gt_m, valid)
+    d, pred, valid = _log_error(pred_m, gt_m, valid)
     weight = valid.to(pred.dtype)
-    d = (torch.log(pred.clamp(min=_MIN_DEPTH_M)) - torch.log(gt.clamp(min=_MIN_DEPTH_M))) * weight
     zero = (pred * 0).sum()
     per_scale = []
     for scale in range(scales):

@@ -89,17 +89,18 @@ class _Recording:
 
 
 def scale_ratio(depths: Sequence[np.ndarray], frames: Sequence[RGBDFrame]) -> float:
-    """Median over frames of median(truth / prediction) on the protocol's valid pixels."""
-    import cv2
-
+    """Median over frames of median(truth / prediction) on the protocol's valid pixels, the
+    prediction brought to the truth's size and clipped as ``evaluate_frame`` does."""
     from depth_unet_ros.evaluation.metrics import EvalProtocol
+    from depth_unet_ros.preprocessing import resize_depth
 
     protocol, ratios = EvalProtocol(), []
     for pred, frame in zip(depths, frames):
         valid = protocol.valid_mask(frame.depth_m)
-        pred = cv2.resize(pred, frame.depth_m.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        pred = np.clip(resize_depth(pred, frame.depth_m.shape), protocol.min_depth_m,
+                       protocol.max_depth_m)
         if valid.any():
-            ratios.append(float(np.median(frame.depth_m[valid] / np.maximum(pred[valid], 1e-3))))
+            ratios.append(float(np.median(frame.depth_m[valid] / pred[valid])))
     return float(np.median(ratios))
 
 

@@ -38,7 +38,7 @@ class FollowingSubscription:
     """One input subscription whose reliability can follow its publishers (qos_reliability auto).
 
     rclpy cannot change a subscription's QoS, so a switch creates a new subscription and keeps
-    the old one for QOS_SWITCH_OVERLAP_S, until publishers have matched the new one; a message
+    the old one until publishers have matched the new one (see node_core's QOS_SWITCH_*); a message
     that arrives through both meanwhile (same header stamp and frame_id) is passed on once.
     ``follow_publishers`` must run in the node's executor (a timer in the default, mutually
     exclusive callback group), never during a callback of the same subscription. With a fixed
@@ -65,11 +65,11 @@ class FollowingSubscription:
     def follow_publishers(self) -> None:
         """Re-subscribe when the publishers of the (remapped, resolved) topic want another
         reliability; logged once per switch."""
-        if self._retiring is not None and time.monotonic() >= self._retire_at_s:
-            self._retire()
         topic = self.topic_name
         offered = [reliability_name(info.qos_profile.reliability)
                    for info in self._node.get_publishers_info_by_topic(topic)]
+        if self._retiring is not None and self._new_one_has_matched(len(offered)):
+            self._retire()
         wanted = node_core.followed_reliability(offered, self.choice.reliability)
         if wanted == self.choice.reliability:
             return
@@ -82,6 +82,18 @@ class FollowingSubscription:
                                                    qos_profile(self.choice))
         self._node.get_logger().info(f"{topic}: publishers offer {', '.join(sorted(set(offered)))}; "
                                      f"subscription is now {wanted}")
+
+    def _new_one_has_matched(self, publishers: int) -> bool:
+        """True once the overlap is over: QOS_SWITCH_OVERLAP_S have passed and every publisher
+        has matched the new subscription (not counted on Humble, whose rclpy cannot), or
+        QOS_SWITCH_MAX_OVERLAP_S have passed."""
+        now = time.monotonic()
+        if now < self._retire_at_s:
+            return False
+        count = getattr(self._sub, "get_publisher_count", None)
+        if count is None or now >= self._retire_at_s + node_core.QOS_SWITCH_MAX_OVERLAP_S:
+            return True
+        return count() >= publishers
 
     def _retire(self) -> None:
         if self._retiring is not None:

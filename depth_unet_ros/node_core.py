@@ -24,8 +24,11 @@ from depth_unet_ros.node_parameters import (BACKEND_CHOICES, OUTPUT_SIZE_CHOICES
 # it switches, a reliable camera's frames arrive best-effort and most VGA frames are lost.
 QOS_CHECK_PERIOD_S = 0.2
 # A QoS switch subscribes anew before it unsubscribes: the old subscription keeps hearing the
-# camera this long, while publishers discover the new one, so no frame falls in between.
+# camera at least this long, and until every publisher has matched the new one (where rclpy
+# can count matches, Iron and newer), so no frame falls in between: on a loaded machine
+# matching took longer than 1 s, and the frames between were lost uncounted.
 QOS_SWITCH_OVERLAP_S = 1.0
+QOS_SWITCH_MAX_OVERLAP_S = 10.0  # ... but no longer than this (a publisher that never matches)
 
 T = TypeVar("T")
 

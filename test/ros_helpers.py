@@ -191,6 +191,22 @@ class Probe:
             time.sleep(0.05)
         return False
 
+    def wait_for_settled_input(self, reliability: str, timeout_s: float = 15.0) -> bool:
+        """True once every subscription on the image topic is ``reliability`` ("reliable" or
+        "best_effort"): a node with qos_reliability auto has switched and dropped its old
+        subscription, so what follows measures the steady state, not the switch."""
+        from rclpy.qos import ReliabilityPolicy
+
+        policy = {"reliable": ReliabilityPolicy.RELIABLE,
+                  "best_effort": ReliabilityPolicy.BEST_EFFORT}[reliability]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            infos = self.node.get_subscriptions_info_by_topic(self.image_topic)
+            if infos and all(info.qos_profile.reliability == policy for info in infos):
+                return True
+            time.sleep(0.05)
+        return False
+
     def latest_diagnostics(self, name_prefix: str) -> dict[str, str] | None:
         """The newest /diagnostics values of the status whose name starts with ``name_prefix``."""
         with self._cond:
@@ -317,6 +333,9 @@ def _probe(argv: Sequence[str]) -> int:
                            - (sent.header.stamp.sec * 1e9 + sent.header.stamp.nanosec)) / 1e6,
         }
         if args.count:
+            # The steady state: the node's auto QoS has followed this camera (under load the
+            # switch can come after the first answer, and frames before it are lost by design).
+            report["settled"] = probe.wait_for_settled_input(args.kind, args.timeout)
             report["streamed"] = args.count
             report["answered"] = probe.stream(lambda ns: make_image(pixels, "rgb8", ns), args.kind,
                                               args.count, args.rate)

@@ -389,6 +389,7 @@ def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default
     log = rel_node.log()
     assert result.returncode == 0, result.stdout + result.stderr + log
     report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["settled"], (report, log)  # the node's input became reliable, the old one went
     assert report["answered"] >= 27, (report, log)
     assert report["whole"] == report["answered"], (report, log)
     assert report["depth_shape"] == [480, 640]

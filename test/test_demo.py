@@ -97,11 +97,16 @@ def test_the_main_job_replays_the_sample_bag_through_the_bundled_model(tmp_path)
     assert data["stream"]["sent"] == frames
     assert data["num_images"] == len(data["per_image"]) == data["stream"]["received"]
     stream = data["stream"]
-    # No frame lost on the way: each was answered or dropped as stale by the node (its
-    # /diagnostics count). How many it answers depends on the CPU: while its inference keeps up
-    # with the 30 Hz bag, at least 3 in 4; a machine loaded by other work drops more, by design.
-    assert stream["received"] + stream["node_dropped"] >= frames - 1, stream
-    if stream["node_inference_ms"]["median"] / 1e3 * stream["rate_hz"] < 0.75:
+    # How many it answers depends on the CPU: while its inference keeps up with the 30 Hz bag,
+    # at least 3 in 4, and no frame is lost on the way: each was answered or dropped as stale by
+    # the node (its /diagnostics count). A machine so loaded by other work that inference falls
+    # behind the camera drops more, by design, and may starve the node's executor for longer
+    # than a frame: a newer frame then replaces the older one in the input's one-deep DDS
+    # history before the node sees it, uncounted (seen at 90-120 ms inferences, 2 of 44).
+    load = stream["node_inference_ms"]["median"] / 1e3 * stream["rate_hz"]
+    if load < 1.0:
+        assert stream["received"] + stream["node_dropped"] >= frames - 1, stream
+    if load < 0.75:
         assert stream["received"] >= 0.75 * frames, stream
     assert data["metrics"]["abs_rel"] < 0.25 and data["metrics"]["delta1"] > 0.6
     assert data["latency_ms"]["median"] > 0

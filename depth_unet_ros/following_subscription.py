@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -34,6 +34,11 @@ def reliability_name(policy: ReliabilityPolicy) -> str:
             ReliabilityPolicy.BEST_EFFORT: "best_effort"}.get(policy, "unknown")
 
 
+def _header_key(msg: Any) -> Hashable:
+    stamp = msg.header.stamp
+    return stamp.sec, stamp.nanosec, msg.header.frame_id
+
+
 class FollowingSubscription:
     """One input subscription whose reliability can follow its publishers (qos_reliability auto).
 
@@ -46,20 +51,31 @@ class FollowingSubscription:
     """
 
     def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
-                 choice: QosChoice):
+                 choice: QosChoice, raw: bool = False,
+                 key: Callable[[Any], Hashable] | None = None):
+        """``raw``: deliver serialized bytes (rclpy's ``raw``); ``key`` then names a message for
+        the overlap's de-duplication (default: header stamp and frame_id)."""
         self._node, self._args, self.choice = node, (msg_type, topic), choice
-        self._callback = callback
-        self._sub = node.create_subscription(msg_type, topic, self._deliver, qos_profile(choice))
+        self._callback, self._raw = callback, raw
+        self._key = key or _header_key
+        self._sub = self._subscribe(topic)
         self.topic_name: str = self._sub.topic_name  # resolved (namespace, remapping), fixed
         self._retiring: Any = None  # the subscription before the last switch, while it overlaps
         self._retire_at_s = 0.0
         self._recent = node_core.RecentKeys()
 
+    @property
+    def subscription_count(self) -> int:
+        """Subscriptions this holds now: 2 while a switch overlaps, else 1."""
+        return 1 + (self._retiring is not None)
+
+    def _subscribe(self, topic: str) -> Any:
+        return self._node.create_subscription(self._args[0], topic, self._deliver,
+                                              qos_profile(self.choice), raw=self._raw)
+
     def _deliver(self, msg: Any) -> None:
-        if self._retiring is not None:
-            stamp = msg.header.stamp
-            if not self._recent.first_time((stamp.sec, stamp.nanosec, msg.header.frame_id)):
-                return
+        if self._retiring is not None and not self._recent.first_time(self._key(msg)):
+            return
         self._callback(msg)
 
     def follow_publishers(self) -> None:
@@ -75,11 +91,9 @@ class FollowingSubscription:
             return
         self._retire()  # a switch back within the overlap: the oldest one goes at once
         self.choice = replace(self.choice, reliability=wanted)
-        msg_type, relative = self._args
         self._retiring = self._sub
         self._retire_at_s = time.monotonic() + node_core.QOS_SWITCH_OVERLAP_S
-        self._sub = self._node.create_subscription(msg_type, relative, self._deliver,
-                                                   qos_profile(self.choice))
+        self._sub = self._subscribe(self._args[1])
         self._node.get_logger().info(f"{topic}: publishers offer {', '.join(sorted(set(offered)))}; "
                                      f"subscription is now {wanted}")
 

@@ -269,7 +269,10 @@ def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag
     README tells users, once bag-eval says it is listening: a participant created earlier can
     stay unknown to the node for Fast DDS's 3 s announcement period, and its first frames lost."""
     out = tmp_path / "report"
-    env = dict(os.environ)
+    # The README's use: a user's shell with stock Fast DDS transports on both sides (and this
+    # session's own discovery range, so runs stay apart).
+    env = {k: v for k, v in os.environ.items() if k != "FASTDDS_BUILTIN_TRANSPORTS"}
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     evaluator = subprocess.Popen(_cli() + ["bag-eval", str(small_bag), "--no-play", "--model",
                                            str(tiny_onnx_model), "--idle-timeout", "3",
                                            "--out", str(out)],
@@ -309,6 +312,18 @@ def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag
     assert streamed["stream"]["sent"] == 5 and streamed["stream"]["received"] == 5
     assert streamed["stream"]["player"].startswith("external")
     _assert_same_scores(streamed, _offline(tiny_onnx_model, small_bag))
+
+
+@pytest.mark.ros
+def test_replay_waiting_in_vain_says_what_the_graph_shows(small_bag):
+    """`replay --wait-for` that times out tells discovery trouble (no other node seen) from a
+    QoS mismatch (subscriptions in the graph, none matched)."""
+    result = subprocess.run(_cli() + ["replay", str(small_bag), "--wait-for", "/camera/image_raw:3",
+                                      "--wait-timeout", "1"],
+                            capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert result.returncode != 0
+    assert "too few subscribers on /camera/image_raw" in result.stderr, result.stderr
+    assert "this player sees" in result.stderr and "0 matched" in result.stderr, result.stderr
 
 
 @pytest.mark.ros

@@ -18,8 +18,8 @@ from depth_unet_ros.node_core import QosChoice  # noqa: E402
 
 
 class FakeSubscription:
-    def __init__(self, topic: str, qos: Any, matched: int | None):
-        self.topic_name, self.qos, self.matched = topic, qos, matched
+    def __init__(self, topic: str, qos: Any, callback: Any, matched: int | None):
+        self.topic_name, self.qos, self.callback, self.matched = topic, qos, callback, matched
         if matched is None:  # Humble's rclpy: no match count
             return
         self.get_publisher_count = lambda: self.matched
@@ -33,8 +33,9 @@ class FakeNode:
         self.counts_matches = counts_matches
         self.alive: list[FakeSubscription] = []
 
-    def create_subscription(self, msg_type: Any, topic: str, callback: Any, qos: Any) -> Any:
-        sub = FakeSubscription(topic, qos, 0 if self.counts_matches else None)
+    def create_subscription(self, msg_type: Any, topic: str, callback: Any, qos: Any,
+                            raw: bool = False) -> Any:
+        sub = FakeSubscription(topic, qos, callback, 0 if self.counts_matches else None)
         self.alive.append(sub)
         return sub
 
@@ -107,3 +108,16 @@ def test_without_match_counts_humble_the_overlap_is_timed_only(clock):
     clock.t += node_core.QOS_SWITCH_OVERLAP_S + 0.1
     sub.follow_publishers()
     assert len(node.alive) == 1
+
+
+def test_raw_messages_heard_twice_during_the_overlap_are_passed_on_once(clock):
+    """bag-eval's input listener takes serialized bytes; its key reads the stamp from them."""
+    node, received = FakeNode([ReliabilityPolicy.RELIABLE]), []
+    sub = FollowingSubscription(node, object, "/camera/image_raw", received.append,
+                                QosChoice("best_effort", 10), raw=True, key=lambda data: data[:4])
+    sub.follow_publishers()
+    assert sub.subscription_count == 2
+    for s in node.alive:
+        s.callback(b"0001 first")
+    node.alive[1].callback(b"0002 second")
+    assert received == [b"0001 first", b"0002 second"]

@@ -90,6 +90,7 @@ class BagPlayer:
     def __init__(self, node: Any, topics: Mapping[str, TopicInfo]):
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+        self._node = node
         self._publishers: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}  # topic -> message type
         for name, info in topics.items():
@@ -111,6 +112,17 @@ class BagPlayer:
     def subscriber_count(self, topic: str) -> int:
         publisher = self._publishers.get(topic)
         return publisher.get_subscription_count() if publisher is not None else 0
+
+    def graph_summary(self, topic: str) -> str:
+        """What this participant's graph shows, for a diagnosis when subscribers are missing:
+        no other node at all means discovery failed (domain, transports, discovery range);
+        subscriptions in the graph that do not match mean incompatible QoS."""
+        nodes = [f"{ns.rstrip('/')}/{name}" for name, ns in self._node.get_node_names_and_namespaces()
+                 if name != self._node.get_name()]
+        shown = ", ".join(sorted(nodes)[:8]) + (" ..." if len(nodes) > 8 else "")
+        return (f"this player sees {len(nodes)} other node(s){': ' + shown if nodes else ''}; "
+                f"{self._node.count_subscribers(topic)} subscription(s) on {topic} in the graph, "
+                f"{self.subscriber_count(topic)} matched")
 
     def publish(self, message: RawMessage) -> bool:
         """Publish one message now; False when its topic is not played."""

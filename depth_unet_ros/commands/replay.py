@@ -148,9 +148,10 @@ def _wait_for_subscribers(player: "BagPlayer", topics: Sequence[str], timeout_s:
         if now > deadline:
             if not waiting:  # subscribed, but never quiet for settle_s: play anyway
                 return
-            raise ConfigError(f"too few subscribers on {', '.join(waiting)} after {timeout_s:g} s; "
-                              "is the node running with the same ROS_DOMAIN_ID and "
-                              "FASTDDS_BUILTIN_TRANSPORTS?")
+            short = [t for t, n in wanted.items() if counts[t] < n]
+            raise ConfigError(f"too few subscribers on {', '.join(waiting)} after {timeout_s:g} s "
+                              f"({player.graph_summary(short[0])}); is the node running with the "
+                              "same ROS_DOMAIN_ID and FASTDDS_BUILTIN_TRANSPORTS?")
         time.sleep(0.05)
 
 

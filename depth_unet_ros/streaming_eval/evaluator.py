@@ -30,7 +30,7 @@ from depth_unet_ros.errors import DepthUnetError
 from depth_unet_ros.evaluation.metrics import EvalProtocol
 from depth_unet_ros.evaluation.offline import EvaluationResult
 from depth_unet_ros.latency import latency_summary_ms
-from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S
+from depth_unet_ros.node_core import QOS_CHECK_PERIOD_S, starting_qos
 from depth_unet_ros.streaming_eval.pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                                    stamp_from_ns)
 from depth_unet_ros.streaming_eval.results import (BagPlan, ScoredFrame, Scoring, StreamResult,
@@ -201,7 +201,7 @@ class StreamEvaluator:
         ros, topic = self._ros, self.config.image_topic
         if ros["player"] is not None:
             return ros["player"].subscriber_count(topic)
-        ours = 1 if ros["listener"] is not None else 0
+        ours = ros["listener"].subscription_count if ros["listener"] is not None else 0
         return max(0, ros["node"].count_subscribers(topic) - ours)
 
     def _listen_to_inputs(self) -> None:
@@ -209,19 +209,22 @@ class StreamEvaluator:
 
         Created after the node subscribed, never before: `replay --wait-for` and any player
         that waits for a subscriber would otherwise take this listener for the node and play
-        the bag before the node exists. Best effort hears reliable and best-effort players
-        alike; raw, since only the stamp is read.
+        the bag before the node exists. Its reliability follows the player's, as the node's
+        input does (a best-effort listener heard 1 of 5 VGA frames of a reliable `ros2 bag
+        play` on stock transports); raw, since only the stamp is read.
         """
         ros = self._ros
         if ros["listener"] is not None:
             return
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CompressedImage, Image
 
-        ros["listener"] = ros["node"].create_subscription(
-            CompressedImage if self.plan.compressed else Image, self.config.image_topic,
-            self._on_input, QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
-            raw=True)
+        from depth_unet_ros.following_subscription import FollowingSubscription
+
+        ros["listener"] = FollowingSubscription(
+            ros["node"], CompressedImage if self.plan.compressed else Image,
+            self.config.image_topic, self._on_input, starting_qos("auto", 10),
+            raw=True, key=bag_reader.header_stamp_ns)
+        ros["node"].create_timer(QOS_CHECK_PERIOD_S, ros["listener"].follow_publishers)
 
     def wait_for_node(self) -> None:
         """Return once a node publishes the depth topic and subscribes to the images; else raise

@@ -302,9 +302,14 @@ def test_another_player_evaluates_the_same_as_our_own(tiny_onnx_model, small_bag
         reader.join(timeout=10)
     finally:
         # The whole group: a bare kill() would orphan bag-eval's depth_node, which then answers
-        # every later test's frames on this ROS domain.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(evaluator.pid, signal.SIGKILL)
+        # every later test's frames on this ROS domain. SIGINT first: a SIGKILLed participant
+        # leaves its shared-memory ports behind, which later processes reuse.
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(evaluator.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                evaluator.wait(timeout=10)
+                break
         evaluator.wait()
     output = "".join(lines)
     assert evaluator.returncode == 0, output

@@ -48,7 +48,12 @@ TRANSPORTS = {"default": None, "LARGE_DATA": "LARGE_DATA",
               "LARGE_DATA_4MB": "LARGE_DATA?max_msg_size=4MB",
               # Stock camera and consumer; the node (or relay) alone uses the node's own profile:
               # default transports with a shared-memory segment sized for VGA outputs.
-              "default+node_profile": None}
+              "default+node_profile": None,
+              # Stock transports with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST in every process:
+              # Kilted's rmw then replaces them by localhost UDP and shared memory, and the node
+              # leaves its own profile out.
+              "localhost": None}
+DISCOVERY_RANGE = {"localhost": "LOCALHOST"}  # transports that set a discovery range
 # The server's own environment: plain "default" opts the node out of its own profile (an
 # empty profiles file), so that row is Fast DDS's defaults in every process.
 SERVER_ENV = {"default": {"FASTDDS_DEFAULT_PROFILES_FILE": ""},
@@ -303,6 +308,8 @@ def transport_env(name: str, args: argparse.Namespace) -> dict[str, str]:
         env.pop(key, None)
     if TRANSPORTS[name]:
         env["FASTDDS_BUILTIN_TRANSPORTS"] = TRANSPORTS[name]
+    if name in DISCOVERY_RANGE:  # ... except in the row that measures one
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = DISCOVERY_RANGE[name]
     return env
 
 

@@ -374,9 +374,11 @@ def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default
         tiny_onnx_model, tmp_path):
     """qos_reliability auto (the params file's default) re-subscribes reliable for a reliable
     camera, so 640x480 frames on Fast DDS's default transports (no LARGE_DATA anywhere) are
-    answered: >= 90% of 30 frames at 10 Hz, where a best-effort subscription got a few. The
+    answered: >= 90% of 30 frames at 5 Hz, where a best-effort subscription got a few. The
     node takes its own Fast DDS profile there, and every answer reaches this stock consumer
-    whole (depth, camera_info, features)."""
+    whole (depth, camera_info, features). 5 Hz, not 10: the test is about the transport, and
+    at 10 Hz, on a machine loaded by two other test sessions, 6 of 30 frames went unanswered
+    although the input had become reliable (a starved node drops frames by design)."""
     env = unrestricted_env()
     command = node_executable() + ros_args(tiny_onnx_model, "/relcam/image_raw", "/relcam/camera_info",
                                            namespace="rel")
@@ -384,13 +386,14 @@ def test_auto_qos_answers_nearly_every_frame_of_a_reliable_vga_camera_on_default
         result = subprocess.run(
             [sys.executable, str(HELPERS), "probe", "--kind", "reliable", "--image-topic",
              "/relcam/image_raw", "--camera-info-topic", "/relcam/camera_info", "--namespace", "rel",
-             "--count", "30", "--rate", "10"],
+             "--count", "30", "--rate", "5"],
             env=env, capture_output=True, text=True, timeout=90)
     log = rel_node.log()
     assert result.returncode == 0, result.stdout + result.stderr + log
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["settled"], (report, log)  # the node's input became reliable, the old one went
-    assert report["answered"] >= 27, (report, log)
+    counts = {k: report.get(k) for k in ("streamed", "answered", "whole", "node_diagnostics")}
+    assert report["answered"] >= 27, (counts, log)
     assert report["whole"] == report["answered"], (report, log)
     assert report["depth_shape"] == [480, 640]
     assert "Fast DDS: own profile" in log, log

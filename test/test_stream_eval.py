@@ -3,6 +3,7 @@ the real node over DDS scoring exactly what offline evaluation of the same frame
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -167,3 +168,30 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
     assert stats.rate_hz == pytest.approx(10.0) and 5.0 < stats.send_rate_hz < 12.0
     assert took_s < 25.0 and stats.player == "depth-unet replay"
     assert result.to_json_dict()["stream"]["received"] == 5
+
+
+def test_another_players_frame_our_listener_missed_is_scored_without_a_latency():
+    """With --no-play the listener only times inputs: an answer to a bag frame it did not hear
+    (it may still be settling its QoS, or the link is lossy) is paired all the same, counted as
+    sent, and left out of the latency figures, instead of being called unmatched and missing."""
+    import queue
+
+    from depth_unet_ros.streaming_eval.evaluator import _Session
+    from depth_unet_ros.streaming_eval.results import BagPlan
+
+    stamps = [1_000_000_000 + i * 100_000_000 for i in range(3)]
+    plan = BagPlan(image_stamps=stamps, scored=frozenset(stamps), image_rate_hz=10.0)
+    events: queue.Queue = queue.Queue()
+    session = _Session(Path("unused.bag"), StreamConfig(play=False), plan, events, lambda: None, None)
+    depth = np.ones((4, 4), np.float32)
+    events.put(("in", stamps[0], 10.0))
+    events.put(("out", stamps[0], depth, 10.05))
+    events.put(("out", stamps[1], depth, 10.15))  # its input was never heard here
+    events.put(("in", stamps[2], 10.2))
+    events.put(("out", stamps[2], depth, 10.26))
+    session.collect(0.0)
+    assert session.sent == 3 and session.pairer.unmatched == 0 and not session.pairer.missing
+    latencies = [latency for _, _, latency in session.answered]
+    assert latencies[0] == pytest.approx(50.0) and latencies[2] == pytest.approx(60.0)
+    assert np.isnan(latencies[1])
+    assert (session.start_s, session.last_sent_s) == (10.0, 10.2)

@@ -331,7 +331,7 @@ class StreamEvaluator:
         if scoring.averager.count == 0:
             raise StreamTimeoutError(
                 f"the node answered none of the {session.sent} frames with a scorable depth "
-                f"({len(scoring.latency_ms)} answers, {len(scoring.skipped)} without valid "
+                f"({scoring.received} answers, {len(scoring.skipped)} without valid "
                 f"pixels); waited {self.config.answer_timeout_s:.0f} s after the stream")
         evaluation = EvaluationResult(
             num_images=scoring.averager.count, metrics=scoring.averager.mean(),
@@ -341,7 +341,7 @@ class StreamEvaluator:
         with self._diag_lock:
             diag = self._diagnostics
             stats = StreamStats(
-                sent=session.sent, received=len(scoring.latency_ms), missing=len(pairer.missing),
+                sent=session.sent, received=scoring.received, missing=len(pairer.missing),
                 unmatched=pairer.unmatched,
                 without_ground_truth=len(self.plan.image_stamps) - len(self.plan.scored),
                 rate_hz=self.plan.image_rate_hz * (self.config.replay.rate if self.config.play else 1.0),
@@ -375,19 +375,23 @@ class _Session:
         self.scoring = Scoring(self.cfg.protocol, on_scored, self.truth, plan)
         self.sent = 0
         self.start_s = self.last_sent_s = self.end_s = time.monotonic()
+        self._timed = 0  # frames registered with a known send time
         self._given_up = 0
 
     def _register(self, stamp: int, sent_s: float) -> None:
-        """An input frame went out (or arrived here) at ``sent_s``."""
+        """An input frame went out (or arrived here) at ``sent_s``; NaN: when is unknown."""
         if stamp not in self.plan.scored:
             return
         try:
             self.pairer.add(stamp_from_ns(stamp), self.index_of[stamp], stamp, sent_s)
         except ValueError:  # played twice (a looping player): score its first pass only
             return
-        if self.sent == 0:
-            self.start_s = sent_s
         self.sent += 1
+        if np.isnan(sent_s):
+            return
+        if self._timed == 0:
+            self.start_s = sent_s
+        self._timed += 1
         self.last_sent_s = sent_s
 
     def _release_given_up(self) -> None:
@@ -410,6 +414,10 @@ class _Session:
                 self._register(event[1], event[2])
                 continue
             _, stamp, depth_m, received_s = event
+            if not self.cfg.play and not self.pairer.knows(stamp_from_ns(stamp)):
+                # Another player's frame that our listener missed (it may still be settling
+                # its QoS): the answer is scored all the same, without a latency.
+                self._register(stamp, float("nan"))
             pending = self.pairer.match(stamp_from_ns(stamp))
             if pending is not None:
                 self.end_s = received_s

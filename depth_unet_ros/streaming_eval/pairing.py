@@ -66,6 +66,10 @@ class StampPairer(Generic[T]):
         self._pending[key] = pending
         return pending
 
+    def knows(self, key: StampKey) -> bool:
+        """Whether a frame with this stamp was registered (waiting, answered or given up)."""
+        return key in self._pending or key in self._used
+
     def match(self, key: StampKey) -> Pending[T] | None:
         """The frame an answer with stamp ``key`` belongs to, or None (counted as unmatched)."""
         found = self._pending.pop(key, None)

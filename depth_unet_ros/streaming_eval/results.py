@@ -121,7 +121,8 @@ class Scoring:
                  truth: dict[int, bytes], plan: BagPlan):
         self.protocol, self.on_scored, self.truth, self.plan = protocol, on_scored, truth, plan
         self.averager = MetricAverager()
-        self.latency_ms: list[float] = []
+        self.received = 0  # answers taken, with or without a known send time
+        self.latency_ms: list[float] = []  # end to end, where the send time is known
         self.skipped: list[str] = []
         self.nan_fractions: list[float] = []
 
@@ -129,7 +130,9 @@ class Scoring:
         for pending, depth_m, latency_ms in answered:
             stamp: int = pending.payload
             name = bag_reader.frame_name(pending.index, stamp)
-            self.latency_ms.append(latency_ms)
+            self.received += 1
+            if np.isfinite(latency_ms):  # NaN: another player's frame this process did not hear
+                self.latency_ms.append(latency_ms)
             data = self.truth.pop(stamp, None)
             if data is None:  # its ground truth comes later in the bag than we waited
                 self.skipped.append(name)

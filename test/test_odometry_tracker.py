@@ -184,6 +184,20 @@ def test_first_frame_is_the_world_and_reset_starts_over():
     np.testing.assert_array_equal(again.world_from_camera, np.eye(4))
 
 
+def test_intensity_only_without_an_image_has_no_level_and_no_crash():
+    """feature_levels 0 (intensity only) on a frame whose image did not come: the keyframe has
+    no level to align on, so the next frame is reported as failed, not an exception (the depth
+    pyramid, built only for keyframes, once took the widest of no levels)."""
+    from depth_unet_ros.odometry.tracker import TrackerConfig
+
+    k = np.array([[100.0, 0.0, 32.0], [0.0, 100.0, 24.0], [0.0, 0.0, 1.0]])
+    depth, feats = np.full((48, 64), 2.0, np.float32), np.zeros((12, 16, 8), np.float32)
+    tracker = FeatureTracker(TrackerConfig(feature_levels=0))
+    assert tracker.track(0, depth, feats, k).ok
+    second = tracker.track(FRAME_NS, depth, feats, k)
+    assert not second.ok and second.reason
+
+
 def test_depth_at_any_size_and_nan_holes():
     """Depth at twice the feature size with NaN holes works like depth at the network size:
     the camera matrix is scaled by the size ratio."""

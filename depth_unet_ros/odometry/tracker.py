@@ -256,11 +256,13 @@ class FeatureTracker:
         """The keyframe's depth at every feature and intensity level (0 = invalid): smoothed
         (the model's is rough from pixel to pixel) and with depth edges dropped."""
         cfg = self.config
+        widths = [f.shape[1] for f in frame.features] + [g.shape[1] for g in frame.intensity]
+        if not widths:  # intensity only (feature_levels 0) and no image: nothing to align on
+            return [], []
         depth = np.where(frame.depth_m <= cfg.max_depth_m, frame.depth_m, np.nan)
         # Every level is at most half as wide as this: shrink larger depth first (a 640x480
         # depth image otherwise costs more to smooth than the whole alignment).
-        widest = max([f.shape[1] for f in frame.features] + [g.shape[1] for g in frame.intensity])
-        work_w = 2 * widest
+        work_w = 2 * max(widths)
         if depth.shape[1] > work_w:
             depth = shrink_depth(depth, round(work_w * depth.shape[0] / depth.shape[1]), work_w)
         if cfg.depth_blur_px > 0:

@@ -195,14 +195,13 @@ class Probe:
         """True once every subscription on the image topic is ``reliability`` ("reliable" or
         "best_effort"): a node with qos_reliability auto has switched and dropped its old
         subscription, so what follows measures the steady state, not the switch."""
-        from rclpy.qos import ReliabilityPolicy
+        from depth_unet_ros.following_subscription import reliability_name
 
-        policy = {"reliable": ReliabilityPolicy.RELIABLE,
-                  "best_effort": ReliabilityPolicy.BEST_EFFORT}[reliability]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             infos = self.node.get_subscriptions_info_by_topic(self.image_topic)
-            if infos and all(info.qos_profile.reliability == policy for info in infos):
+            if infos and all(reliability_name(info.qos_profile.reliability) == reliability
+                             for info in infos):
                 return True
             time.sleep(0.05)
         return False

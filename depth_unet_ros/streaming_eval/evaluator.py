@@ -414,11 +414,12 @@ class _Session:
                 self._register(event[1], event[2])
                 continue
             _, stamp, depth_m, received_s = event
-            if not self.cfg.play and not self.pairer.knows(stamp_from_ns(stamp)):
+            key = stamp_from_ns(stamp)
+            if not self.cfg.play and not self.pairer.knows(key):
                 # Another player's frame that our listener missed (it may still be settling
                 # its QoS): the answer is scored all the same, without a latency.
                 self._register(stamp, float("nan"))
-            pending = self.pairer.match(stamp_from_ns(stamp))
+            pending = self.pairer.match(key)
             if pending is not None:
                 self.end_s = received_s
                 self.answered.append((pending, depth_m, (received_s - pending.sent_s) * 1e3))

@@ -23,3 +23,7 @@ class ImageFormatError(DepthUnetError):
 
 class BackendClosedError(DepthUnetError):
     """A backend was asked to infer after ``close()`` released its model."""
+
+
+class MalformedMessageError(DepthUnetError):
+    """A serialized message cannot be read as its topic's type (empty, truncated, corrupt)."""

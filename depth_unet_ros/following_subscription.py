@@ -17,6 +17,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from depth_unet_ros import node_core
+from depth_unet_ros.checked_subscription import checked_callback
+from depth_unet_ros.errors import MalformedMessageError
 from depth_unet_ros.node_core import QosChoice
 
 
@@ -52,11 +54,18 @@ class FollowingSubscription:
 
     def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
                  choice: QosChoice, raw: bool = False,
-                 key: Callable[[Any], Hashable] | None = None):
+                 key: Callable[[Any], Hashable] | None = None,
+                 on_malformed: Callable[[MalformedMessageError], None] | None = None):
         """``raw``: deliver serialized bytes (rclpy's ``raw``); ``key`` then names a message for
-        the overlap's de-duplication (default: header stamp and frame_id)."""
+        the overlap's de-duplication (default: header stamp and frame_id). ``on_malformed``:
+        take bytes and deserialize them here (``checked_subscription``), passing messages that
+        do not deserialize to it instead of the callback."""
         self._node, self._args, self.choice = node, (msg_type, topic), choice
-        self._callback, self._raw = callback, raw
+        self._callback = callback
+        checked = on_malformed is not None and not raw
+        self._take: Callable[[Any], None] = (
+            checked_callback(msg_type, self._deliver, on_malformed) if checked else self._deliver)
+        self._take_raw = raw or checked
         self._key = key or _header_key
         self._sub = self._subscribe(topic)
         self.topic_name: str = self._sub.topic_name  # resolved (namespace, remapping), fixed
@@ -70,8 +79,9 @@ class FollowingSubscription:
         return 1 + (self._retiring is not None)
 
     def _subscribe(self, topic: str) -> Any:
-        return self._node.create_subscription(self._args[0], topic, self._deliver,
-                                              qos_profile(self.choice), raw=self._raw)
+        return self._node.create_subscription(self._args[0], topic, self._take,
+                                              qos_profile(self.choice),
+                                              raw=self._take_raw)
 
     def _deliver(self, msg: Any) -> None:
         if self._retiring is not None and not self._recent.first_time(self._key(msg)):

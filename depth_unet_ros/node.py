@@ -28,7 +28,7 @@ from std_msgs.msg import Header
 from depth_unet_ros import camera_geometry, node_core
 from depth_unet_ros.allocator import reuse_frame_buffers
 from depth_unet_ros.camera_geometry import MalformedCameraInfoError
-from depth_unet_ros.errors import DepthUnetError, ImageFormatError
+from depth_unet_ros.errors import DepthUnetError, ImageFormatError, MalformedMessageError
 from depth_unet_ros.fastdds_transports import PROFILES_ENV, environment_problem, node_profile
 from depth_unet_ros.following_subscription import FollowingSubscription, qos_profile
 from depth_unet_ros.image_cdr import SerializedImage
@@ -139,8 +139,10 @@ class DepthServing:
         image_type, image_topic = ((CompressedImage, "image/compressed") if settings.compressed_input
                                    else (Image, "image"))
         self._inputs = [
-            FollowingSubscription(self, image_type, image_topic, self._on_image, in_qos),
-            FollowingSubscription(self, CameraInfo, "camera_info", self._on_camera_info, in_qos)]
+            FollowingSubscription(self, image_type, image_topic, self._on_image, in_qos,
+                                  on_malformed=self._on_malformed_input),
+            FollowingSubscription(self, CameraInfo, "camera_info", self._on_camera_info, in_qos,
+                                  on_malformed=self._on_malformed_input)]
         self._camera_info_topic = self._inputs[1].topic_name
         if settings.qos_reliability == "auto":
             self._timers_made.append(
@@ -184,6 +186,11 @@ class DepthServing:
             return
         self._camera_info = msg
         self._camera_info_arrived.set()
+
+    def _on_malformed_input(self, exc: MalformedMessageError) -> None:
+        self._stats.count("malformed")
+        self.get_logger().warning(f"dropping an input message: {exc} ({self._stats.malformed} "
+                                  "malformed messages so far)", throttle_duration_sec=WARN_THROTTLE_S)
 
     def _follow_publishers(self) -> None:
         for subscription in self._inputs:

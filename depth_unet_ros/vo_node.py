@@ -28,7 +28,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from depth_unet_ros.bags.clock import stamp_ns_of
-from depth_unet_ros.errors import ImageFormatError
+from depth_unet_ros.errors import ImageFormatError, MalformedMessageError
+from depth_unet_ros.checked_subscription import create_checked_subscription
 from depth_unet_ros.following_subscription import FollowingSubscription
 from depth_unet_ros.node_core import DIAGNOSTICS_QOS, QOS_CHECK_PERIOD_S, LatestSlot, starting_qos
 from depth_unet_ros.odometry.covariance_chain import CovarianceChain
@@ -92,13 +93,15 @@ class VoNode(Node):
             # QoS switch re-subscribes it last; then ImageMatcher's bounded wait covers that)
             self._image_sub = FollowingSubscription(
                 self, Image, IMAGE_TOPIC, self._file_image,
-                starting_qos(settings.image_qos_reliability, settings.queue_size))
+                starting_qos(settings.image_qos_reliability, settings.queue_size),
+                on_malformed=self._on_malformed_input)
             if settings.image_qos_reliability == "auto":  # the camera's own QoS, like depth_node
                 self.create_timer(QOS_CHECK_PERIOD_S, self._image_sub.follow_publishers)
         image_topic = None if self._image_sub is None else self._image_sub.topic_name
         for key, topic in INPUT_TOPICS.items():
             msg_type = CameraInfo if key == "camera_info" else Image
-            self.create_subscription(msg_type, topic, self._filer(key), in_qos)
+            create_checked_subscription(self, msg_type, topic, self._filer(key), in_qos,
+                                        self._on_malformed_input)
         self._stats = VoStats(image_topic=image_topic)
         self._odom_pub = self.create_publisher(Odometry, "odom", 10)
         self._tf_pub = None
@@ -132,6 +135,12 @@ class VoNode(Node):
                 if self._slot.put((whole, image, time.monotonic())):
                     self._stats.count("busy_dropped")
         return callback
+
+    def _on_malformed_input(self, exc: MalformedMessageError) -> None:
+        self._stats.count("malformed")
+        self.get_logger().warning(
+            f"dropping an input message: {exc} ({self._stats.totals['malformed']} malformed so far)",
+            throttle_duration_sec=WARN_THROTTLE_S)
 
     def _file_image(self, msg: Image) -> None:
         self._images.add(stamp_ns_of(msg.header), msg)

@@ -18,8 +18,9 @@ from depth_unet_ros.node_core import QosChoice  # noqa: E402
 
 
 class FakeSubscription:
-    def __init__(self, topic: str, qos: Any, callback: Any, matched: int | None):
+    def __init__(self, topic: str, qos: Any, callback: Any, matched: int | None, raw: bool = False):
         self.topic_name, self.qos, self.callback, self.matched = topic, qos, callback, matched
+        self.raw = raw
         if matched is None:  # Humble's rclpy: no match count
             return
         self.get_publisher_count = lambda: self.matched
@@ -35,7 +36,7 @@ class FakeNode:
 
     def create_subscription(self, msg_type: Any, topic: str, callback: Any, qos: Any,
                             raw: bool = False) -> Any:
-        sub = FakeSubscription(topic, qos, callback, 0 if self.counts_matches else None)
+        sub = FakeSubscription(topic, qos, callback, 0 if self.counts_matches else None, raw)
         self.alive.append(sub)
         return sub
 
@@ -121,3 +122,31 @@ def test_raw_messages_heard_twice_during_the_overlap_are_passed_on_once(clock):
         s.callback(b"0001 first")
     node.alive[1].callback(b"0002 second")
     assert received == [b"0001 first", b"0002 second"]
+
+
+def test_with_on_malformed_both_subscriptions_of_a_switch_take_bytes_and_check_them(clock):
+    """on_malformed: every subscription it makes is raw; a message that deserializes reaches the
+    callback once (the overlap de-duplicates it by header), an empty payload goes to on_malformed."""
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    node = FakeNode([ReliabilityPolicy.RELIABLE])
+    got, bad = [], []
+    sub = FollowingSubscription(node, Image, "/camera/image_raw", got.append,
+                                QosChoice("best_effort", 1), on_malformed=bad.append)
+    sub.follow_publishers()
+    assert len(node.alive) == 2 and all(s.raw for s in node.alive)
+    msg = Image(height=2, width=3, encoding="mono8", step=3, data=bytes(6))
+    msg.header.stamp.sec = 7
+    for fake in node.alive:  # the same frame through the old and the new subscription
+        fake.callback(serialize_message(msg))
+    node.alive[-1].callback(b"")
+    assert [(m.header.stamp.sec, m.width) for m in got] == [(7, 3)]
+    assert len(bad) == 1 and "no CDR header" in str(bad[0])
+
+
+def test_without_on_malformed_it_is_a_typed_subscription(clock):
+    node = FakeNode([])
+    FollowingSubscription(node, object, "/camera/image_raw", lambda msg: None,
+                          QosChoice("best_effort", 1))
+    assert [s.raw for s in node.alive] == [False]

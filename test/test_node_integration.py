@@ -131,8 +131,8 @@ def _malformed(stamp_ns: int) -> list:
 
 
 def test_malformed_messages_are_dropped_with_a_throttled_warning_and_the_node_keeps_serving(probe, node):
-    """Short data, step < width x bpp, zero size, unknown encoding and NaN camera_info are
-    dropped and counted; the warning is throttled; valid frames are still answered, with the
+    """Short data, step < width x bpp, zero size, unknown encoding, NaN camera_info and bytes
+    that do not deserialize are dropped and counted; the warning is throttled; valid frames are still answered, with the
     last good camera_info (the NaN one is not cached)."""
     info = make_camera_info(W, H, 0, fx=150.0)
     rgb = _pixels(H, W, seed=4)
@@ -147,6 +147,12 @@ def test_malformed_messages_are_dropped_with_a_throttled_warning_and_the_node_ke
     nan_info.k[0] = math.nan
     probe.info_pub.publish(nan_info)
     assert _wait_for(lambda: "ignoring camera_info" in node.log(), 5.0), node.log()
+    # Bytes that are no message at all (published raw): counted and logged by the node, where
+    # a typed subscription would have them dropped silently inside Fast DDS's take.
+    for pub in (probe.image_pubs["reliable"], probe.info_pub):
+        pub.publish(b"\x00\x01\x00\x00\x05")
+    sent_bad += 2
+    assert _wait_for(lambda: "dropping an input message" in node.log(), 5.0), node.log()
     sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns))
     assert node.alive()
     np.testing.assert_allclose(out["depth/camera_info"].k, info.k)
@@ -156,6 +162,8 @@ def test_malformed_messages_are_dropped_with_a_throttled_warning_and_the_node_ke
     log = node.log()
     assert 1 <= log.count("dropping image") <= 2, log  # 12 malformed images, 5 s throttle
     assert log.count("ignoring camera_info") == 1, log
+    assert log.count("dropping an input message") == 1, log  # throttled: image and camera_info
+    assert "do not deserialize as" in log, log
     assert "Traceback" not in log
 
 

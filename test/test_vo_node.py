@@ -216,7 +216,8 @@ def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goe
     """A truncated features message between good frames: logged (once per throttle period),
     counted in /diagnostics, no odometry for that stamp, and the next frame is tracked; every
     odometry carries its frame's exact stamp, the odom frame and the depth's frame_id. Stamps
-    10 s back (a bag played again) restart odometry at the origin instead of going stale."""
+    10 s back (a bag played again) restart odometry at the origin instead of going stale. Bytes
+    that do not deserialize are counted and logged too."""
     proc = NodeProcess(_vo_command("diagnostics_period_s:=0.3"), tmp_path / "vo_node.log")
     listener = OdomListener(context, "vo_feeder", publish_inputs=True)
     try:
@@ -251,6 +252,13 @@ def test_a_malformed_features_message_is_dropped_with_a_warning_and_tracking_goe
         np.testing.assert_allclose(_pose_matrix(listener.odom[back_ns].pose.pose),
                                    ODOM_FROM_FIRST_OPTICAL, atol=1e-9)
         assert "time went back" in proc.log()
+        # Bytes that are no message at all, published raw: counted and logged, not dropped
+        # silently inside Fast DDS's take as with a typed subscription.
+        listener.features_pub.publish(b"\x00\x01\x00\x00\x05")
+        assert listener.wait_until(lambda: any(d.get("malformed_messages") == "2"
+                                               for d in listener.diagnostics), 5.0), proc.log()
+        assert "dropping an input message" in proc.log() and "do not deserialize" in proc.log()
+        proc.check_alive()
     finally:
         listener.close()
         _stopped_cleanly(proc)

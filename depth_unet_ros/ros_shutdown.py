@@ -20,7 +20,14 @@ except ImportError:  # pragma: no cover - older rclpy
     class ExternalShutdownException(Exception):  # type: ignore[no-redef]
         pass
 
-__all__ = ["ExternalShutdownException", "sigint_ignored", "shutdown", "spin_until_shutdown"]
+__all__ = ["ExternalShutdownException", "SPIN_WAKE_S", "sigint_ignored", "shutdown", "spin",
+           "spin_until_shutdown"]
+
+# The longest our executor waits without looking at a pending Ctrl-C. rclpy's signal handler
+# wakes rcl_wait through a guard condition; a wake-up that gets lost (once in about 40 loops
+# under load, a finalized lifecycle node, with no timer left to wake it, sat in rcl_wait 10 s
+# after SIGINT until killed) would otherwise keep the node from ever seeing the signal.
+SPIN_WAKE_S = 0.5
 
 
 @contextlib.contextmanager
@@ -47,6 +54,19 @@ def shutdown() -> None:
         rclpy.shutdown()
 
 
+def spin(node: Any) -> None:
+    """``rclpy.spin(node)`` on the global executor, but never blocked longer than SPIN_WAKE_S:
+    a Ctrl-C that rclpy's handler did not wake the wait for still raises KeyboardInterrupt (Python's
+    handler runs between waits), and a context shut down from outside ends the loop."""
+    executor = rclpy.get_global_executor()
+    executor.add_node(node)
+    try:
+        while executor.context.ok():
+            executor.spin_once(timeout_sec=SPIN_WAKE_S)
+    finally:
+        executor.remove_node(node)
+
+
 def spin_until_shutdown(make_node: Callable[[], Any], logger_name: str) -> int:
     """``make_node()`` spun until Ctrl-C or shutdown, then ``close()``d and destroyed: 0, or 1
     when the node cannot start (its DepthUnetError or parameter error logged). rclpy must be
@@ -54,7 +74,7 @@ def spin_until_shutdown(make_node: Callable[[], Any], logger_name: str) -> int:
     node = None
     try:
         node = make_node()
-        rclpy.spin(node)
+        spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (DepthUnetError, ParameterException) as exc:

@@ -54,15 +54,21 @@ def shutdown() -> None:
         rclpy.shutdown()
 
 
-def spin(node: Any) -> None:
-    """``rclpy.spin(node)`` on the global executor, but never blocked longer than SPIN_WAKE_S:
-    a Ctrl-C that rclpy's handler did not wake the wait for still raises KeyboardInterrupt (Python's
-    handler runs between waits), and a context shut down from outside ends the loop."""
-    executor = rclpy.get_global_executor()
+def spin(node: Any, executor: Any = None) -> None:
+    """``rclpy.spin(node)`` (default: on the global executor), but never blocked longer than
+    SPIN_WAKE_S: a Ctrl-C that rclpy's handler did not wake the wait for still raises
+    KeyboardInterrupt (Python's handler runs between waits), and a context shut down from
+    outside ends the loop, also when that happens between our look at the context and the
+    wait set rclpy then builds (rclpy raises its RCLError, a RuntimeError, there)."""
+    executor = executor or rclpy.get_global_executor()
     executor.add_node(node)
     try:
         while executor.context.ok():
-            executor.spin_once(timeout_sec=SPIN_WAKE_S)
+            try:
+                executor.spin_once(timeout_sec=SPIN_WAKE_S)
+            except RuntimeError:
+                if executor.context.ok():
+                    raise
     finally:
         executor.remove_node(node)
 

@@ -28,8 +28,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from depth_unet_ros.bags.clock import stamp_ns_of
-from depth_unet_ros.errors import ImageFormatError, MalformedMessageError
 from depth_unet_ros.checked_subscription import create_checked_subscription
+from depth_unet_ros.errors import ImageFormatError, MalformedMessageError
 from depth_unet_ros.following_subscription import FollowingSubscription
 from depth_unet_ros.node_core import DIAGNOSTICS_QOS, QOS_CHECK_PERIOD_S, LatestSlot, starting_qos
 from depth_unet_ros.odometry.covariance_chain import CovarianceChain

@@ -90,7 +90,8 @@ class EffNetLiteUNet(nn.Module):
             below = config.feature_channels if stride == 4 else width
         self.feature_head = nn.Conv2d(DECODER_CHANNELS[4], config.feature_channels, 1)
         self.depth_logit = nn.Conv2d(DECODER_CHANNELS[2], 1, 3, padding=1)
-        self.depth_head = LogDepthHead(config.min_depth_m, config.max_depth_m)
+        self.depth_head = LogDepthHead(config.min_depth_m, config.max_depth_m,
+                                        config.depth_smoothing_px)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         size = x.shape[-2:]  # (H, W)

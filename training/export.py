@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16-weights", action="store_true",
                         help="store weights as float16 with a Cast to float32 (half the file; ONNX "
                              "Runtime and TensorRT fold the Cast at load and compute in float32)")
+    parser.add_argument("--depth-smoothing-px", type=float, default=None, metavar="SIGMA",
+                        help="blur the log depth in the graph by a Gaussian of SIGMA output pixels "
+                             "(0 = none; default: as the checkpoint was trained). It removes the "
+                             "image texture a decoder copies into depth on real images")
     parser.add_argument("--train-data", default=None,
                         help="training data description stored in the metadata (default: from the checkpoint)")
 
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"depth-unet export needs PyTorch and onnx ({exc}); install the training "
                           "extra: pip install 'depth_unet_ros[train]' (with the torch build you want)") from None
-    model, metadata = load_checkpoint_model(args.checkpoint)
+    model, metadata = load_checkpoint_model(args.checkpoint, args.depth_smoothing_px)
     if args.train_data is not None:
         metadata = dataclasses.replace(metadata, train_data=args.train_data)
     path = export_onnx(model, args.out, metadata, opset=args.opset,
@@ -81,8 +85,10 @@ def train_data_from_checkpoint(state: dict[str, Any]) -> str:
     return text
 
 
-def load_checkpoint_model(path: str | os.PathLike) -> tuple[Any, ModelMetadata]:
-    """(DepthModel in eval mode on the CPU, its ModelMetadata) from a training checkpoint."""
+def load_checkpoint_model(path: str | os.PathLike, depth_smoothing_px: float | None = None
+                          ) -> tuple[Any, ModelMetadata]:
+    """(DepthModel in eval mode on the CPU, its ModelMetadata) from a training checkpoint;
+    ``depth_smoothing_px`` replaces the checkpoint's blur of the log depth (it has no weights)."""
     from training.checkpoint import load_checkpoint
     from training.model import build_model
     from training.model_config import ModelConfig
@@ -92,6 +98,8 @@ def load_checkpoint_model(path: str | os.PathLike) -> tuple[Any, ModelMetadata]:
         raise ModelLoadError(f"checkpoint {path} has no 'model_config'; it predates the model "
                              "config format, retrain or re-save it with the current trainer")
     config = ModelConfig.from_dict(state["model_config"])
+    if depth_smoothing_px is not None:
+        config = dataclasses.replace(config, depth_smoothing_px=float(depth_smoothing_px)).validate()
     model = build_model(config)
     try:
         model.load_state_dict(state["model"])

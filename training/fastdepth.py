@@ -60,7 +60,8 @@ class FastDepth(nn.Module):
             channels = config.feature_channels if out_channels == DECODER_CHANNELS[2] else out_channels
         self.feature_head = nn.Conv2d(DECODER_CHANNELS[2], config.feature_channels, 1)
         self.depth_logit = nn.Conv2d(channels, 1, 1)
-        self.depth_head = LogDepthHead(config.min_depth_m, config.max_depth_m)
+        self.depth_head = LogDepthHead(config.min_depth_m, config.max_depth_m,
+                                        config.depth_smoothing_px)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sizes = {1: x.shape[-2:]}  # stride -> (h, w) of the tensor the decoder must land on

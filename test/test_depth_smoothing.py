@@ -13,27 +13,38 @@ from depth_unet_ros.errors import ConfigError  # noqa: E402
 from training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint  # noqa: E402
 from training.model import build_model  # noqa: E402
 from training.model_config import ModelConfig, preset  # noqa: E402
-from training.unet import GaussianSmoothing, LogDepthHead  # noqa: E402
+from training.unet import BoxSmoothing, LogDepthHead  # noqa: E402
 
 CONFIG = dataclasses.replace(preset("unet-small"), input_height=64, input_width=96)
 
 
-def test_the_kernel_is_a_normalised_gaussian_three_sigmas_wide():
-    """Weights sum to 1 (a constant map stays itself), peak in the middle, radius ceil(3 sigma)."""
-    blur = GaussianSmoothing(1.5)
-    assert blur.radius == 5 and blur.kernel.shape == (11,)
-    assert float(blur.kernel.sum()) == pytest.approx(1.0, abs=1e-6)
-    assert int(blur.kernel.argmax()) == 5
+def test_three_mean_filters_make_a_gaussian_like_blur_that_keeps_constants():
+    """A constant map stays itself, borders included; an impulse spreads into a symmetric
+    bell whose standard deviation is sigma_px; even or too-small widths are refused."""
+    blur = BoxSmoothing(7)
+    assert blur.sigma_px == pytest.approx(np.sqrt(3 * 48 / 12))  # 3.46 px
     constant = torch.full((2, 1, 20, 30), -0.7)
     torch.testing.assert_close(blur(constant), constant)
+    impulse = torch.zeros(1, 1, 41, 41)
+    impulse[0, 0, 20, 20] = 1.0
+    bell = blur(impulse)[0, 0]
+    assert float(bell.sum()) == pytest.approx(1.0, abs=1e-5)
+    profile = bell.sum(dim=0)  # (41,) the horizontal marginal
+    offsets = torch.arange(-20, 21, dtype=torch.float32)
+    assert float((profile * offsets ** 2).sum()) ** 0.5 == pytest.approx(blur.sigma_px, rel=1e-4)
+    torch.testing.assert_close(bell, bell.T)
+    assert int(profile.argmax()) == 20 and float(profile[20]) > 2 * float(profile[25])
+    for width in (2, 1, 8):
+        with pytest.raises(ValueError, match="odd"):
+            BoxSmoothing(width)
 
 
 def test_it_removes_a_pixel_grain_but_keeps_a_broad_ramp():
     """A +-10 % checkerboard grain on a smooth ramp is mostly removed; the ramp is kept inside
-    (renormalised borders do not sag toward the zero padding)."""
+    (border pixels average only pixels that exist, so they do not sag toward zero)."""
     ramp = torch.linspace(0.0, 1.0, 60).repeat(40, 1)[None, None]  # (1, 1, 40, 60)
     grain = 0.1 * (torch.arange(40)[:, None] + torch.arange(60)[None, :]).remainder(2).float()
-    out = GaussianSmoothing(3.0)(ramp + grain - 0.05)
+    out = BoxSmoothing(7)(ramp + grain - 0.05)
     core = (slice(None), slice(None), slice(10, 30), slice(10, 50))
     assert (out - ramp)[core].abs().max() < 0.01
     assert out.min() > -0.06 and out.max() < 1.06  # no ringing, no zero padding at the borders
@@ -41,25 +52,27 @@ def test_it_removes_a_pixel_grain_but_keeps_a_broad_ramp():
 
 def test_the_head_stays_inside_its_depth_range_when_smoothed():
     """Blurring log depth averages values of the range, so the output cannot leave it."""
-    head = LogDepthHead(0.1, 10.0, smoothing_px=2.0)
+    head = LogDepthHead(0.1, 10.0, smoothing_px=5)
     logit = torch.randn(1, 1, 32, 48) * 50.0  # saturated both ways, pixel to pixel
     depth = head(logit)
     assert torch.isfinite(depth).all() and depth.min() >= 0.1 and depth.max() <= 10.0
     assert float(depth.std()) < float(LogDepthHead(0.1, 10.0)(logit).std())
 
 
-@pytest.mark.parametrize("sigma", [-1.0, 9.0])
-def test_the_config_rejects_a_negative_or_too_wide_blur(sigma):
-    """0 is off; more than 1/8 of the smaller side is refused, naming the field."""
+@pytest.mark.parametrize("width", [-1, 1, 4, 9])
+def test_the_config_rejects_widths_that_are_not_odd_or_too_wide(width):
+    """0 is off; a width must be odd, at least 3 and at most 1/8 of the smaller side (8 here)."""
     with pytest.raises(ConfigError, match="depth_smoothing_px"):
-        dataclasses.replace(CONFIG, depth_smoothing_px=sigma).validate()
-    assert ModelConfig.from_dict({"depth_smoothing_px": 3}).depth_smoothing_px == 3.0
+        dataclasses.replace(CONFIG, depth_smoothing_px=width).validate()
+    assert ModelConfig.from_dict({"depth_smoothing_px": 7}).depth_smoothing_px == 7
+    with pytest.raises(ConfigError, match="integer"):
+        ModelConfig.from_dict({"depth_smoothing_px": 3.5})
 
 
 def test_the_blur_has_no_weights_so_checkpoints_load_with_or_without_it():
-    """The kernel is derived from sigma, not stored: a state dict moves between both ways."""
+    """The blur is a fixed filter, not weights: a state dict moves between both ways."""
     plain = build_model(CONFIG)
-    smoothed = build_model(dataclasses.replace(CONFIG, depth_smoothing_px=2.0))
+    smoothed = build_model(dataclasses.replace(CONFIG, depth_smoothing_px=5))
     assert set(plain.state_dict()) == set(smoothed.state_dict())
     smoothed.load_state_dict(plain.state_dict())  # strict
 
@@ -74,17 +87,17 @@ def test_export_sets_the_blur_and_onnx_runtime_matches_torch(tmp_path):
     ckpt = save_checkpoint(tmp_path / "m.pt", {"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
                                                "model_config": CONFIG.to_dict()})
     paths = {}
-    for sigma in ("0", "2"):
-        paths[sigma] = tmp_path / f"s{sigma}.onnx"
-        assert cli_main(["export", str(ckpt), "--out", str(paths[sigma]),
-                         "--depth-smoothing-px", sigma]) == 0
+    for width in ("0", "5"):
+        paths[width] = tmp_path / f"s{width}.onnx"
+        assert cli_main(["export", str(ckpt), "--out", str(paths[width]),
+                         "--depth-smoothing-px", width]) == 0
     image = torch.randint(0, 256, (1, 64, 96, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     outputs = {s: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(
         None, {"image": image.numpy()}) for s, p in paths.items()}
-    reference = build_model(dataclasses.replace(CONFIG, depth_smoothing_px=2.0)).eval()
+    reference = build_model(dataclasses.replace(CONFIG, depth_smoothing_px=5)).eval()
     reference.load_state_dict(model.state_dict())
     with torch.no_grad():
         want_depth = reference(image)[0].numpy()
-    np.testing.assert_allclose(outputs["2"][0], want_depth, rtol=1e-4)
-    np.testing.assert_array_equal(outputs["2"][1], outputs["0"][1])
-    assert np.abs(outputs["2"][0] - outputs["0"][0]).max() > 1e-3  # the blur did something
+    np.testing.assert_allclose(outputs["5"][0], want_depth, rtol=1e-4)
+    np.testing.assert_array_equal(outputs["5"][1], outputs["0"][1])
+    assert np.abs(outputs["5"][0] - outputs["0"][0]).max() > 1e-3  # the blur did something

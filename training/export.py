@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16-weights", action="store_true",
                         help="store weights as float16 with a Cast to float32 (half the file; ONNX "
                              "Runtime and TensorRT fold the Cast at load and compute in float32)")
-    parser.add_argument("--depth-smoothing-px", type=float, default=None, metavar="SIGMA",
-                        help="blur the log depth in the graph by a Gaussian of SIGMA output pixels "
-                             "(0 = none; default: as the checkpoint was trained). It removes the "
+    parser.add_argument("--depth-smoothing-px", type=int, default=None, metavar="WIDTH",
+                        help="blur the log depth in the graph: a WIDTH x WIDTH mean filter three "
+                             "times (odd WIDTH; about a Gaussian of sigma sqrt((WIDTH^2 - 1) / 4) "
+                             "px; 0 = none; default: as the checkpoint was trained). It removes the "
                              "image texture a decoder copies into depth on real images")
     parser.add_argument("--train-data", default=None,
                         help="training data description stored in the metadata (default: from the checkpoint)")
@@ -85,7 +86,7 @@ def train_data_from_checkpoint(state: dict[str, Any]) -> str:
     return text
 
 
-def load_checkpoint_model(path: str | os.PathLike, depth_smoothing_px: float | None = None
+def load_checkpoint_model(path: str | os.PathLike, depth_smoothing_px: int | None = None
                           ) -> tuple[Any, ModelMetadata]:
     """(DepthModel in eval mode on the CPU, its ModelMetadata) from a training checkpoint;
     ``depth_smoothing_px`` replaces the checkpoint's blur of the log depth (it has no weights)."""
@@ -99,7 +100,7 @@ def load_checkpoint_model(path: str | os.PathLike, depth_smoothing_px: float | N
                              "config format, retrain or re-save it with the current trainer")
     config = ModelConfig.from_dict(state["model_config"])
     if depth_smoothing_px is not None:
-        config = dataclasses.replace(config, depth_smoothing_px=float(depth_smoothing_px)).validate()
+        config = dataclasses.replace(config, depth_smoothing_px=int(depth_smoothing_px)).validate()
     model = build_model(config)
     try:
         model.load_state_dict(state["model"])

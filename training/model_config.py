@@ -35,9 +35,10 @@ class ModelConfig:
     feature_channels: int = 32  # stride-4 features for the downstream VO node
     min_depth_m: float = 0.1  # the depth head's range: NYU's Kinect sees ~0.5-10 m
     max_depth_m: float = 10.0
-    # Gaussian sigma (output pixels) of a blur of the log depth inside the head; 0 = none. A
-    # few pixels remove the image texture that decoders copy into depth on real images.
-    depth_smoothing_px: float = 0.0
+    # Width (output pixels, odd) of a mean filter applied three times to the log depth inside
+    # the head, about a Gaussian of sigma sqrt((w^2 - 1) / 4); 0 = none. It removes the image
+    # texture that decoders copy into depth on real images.
+    depth_smoothing_px: int = 0
     # ImageNet statistics in 0..255 units: the graph takes uint8 and normalises inside itself.
     mean_rgb: tuple[float, float, float] = (123.675, 116.28, 103.53)
     std_rgb: tuple[float, float, float] = (58.395, 57.12, 57.375)
@@ -115,9 +116,11 @@ class ModelConfig:
         if not 0 < self.min_depth_m < self.max_depth_m:
             raise ConfigError(f"model depth range must satisfy 0 < min_depth_m < max_depth_m, got "
                               f"[{self.min_depth_m}, {self.max_depth_m}]")
-        if not 0 <= self.depth_smoothing_px <= min(self.input_height, self.input_width) / 8:
-            raise ConfigError(f"model.depth_smoothing_px must be between 0 (off) and 1/8 of the "
-                              f"input's smaller side, got {self.depth_smoothing_px}")
+        smoothing = self.depth_smoothing_px
+        if smoothing and (smoothing < 3 or smoothing % 2 == 0
+                          or smoothing > min(self.input_height, self.input_width) // 8):
+            raise ConfigError(f"model.depth_smoothing_px must be 0 (off) or an odd width from 3 to "
+                              f"1/8 of the input's smaller side, got {smoothing}")
         if any(s <= 0 for s in self.std_rgb):
             raise ConfigError(f"model.std_rgb must be positive, got {self.std_rgb}")
         return self

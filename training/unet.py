@@ -41,50 +41,53 @@ def resize_to(x: torch.Tensor, size: torch.Size | tuple[int, int], mode: str) ->
     return F.interpolate(x, size=size, mode=mode, align_corners=align)
 
 
-class GaussianSmoothing(nn.Module):
-    """A fixed, separable Gaussian blur of a (N, 1, H, W) map, renormalised at the borders.
+class BoxSmoothing(nn.Module):
+    """A w x w mean filter applied three times to a (N, C, H, W) map: close to a Gaussian of
+    sigma sqrt((w^2 - 1) / 4) pixels (3.5 px for w = 7). Borders average only the pixels that
+    exist, so they do not sag toward a padding value.
 
     Why: a decoder fed full-resolution skips copies image texture into depth as a +-10 % grain
-    on real images; blurring the log depth by a few pixels removes it at almost no cost (four
-    1-D convolutions). Near a border each pixel is the weighted mean of the pixels that exist
-    (normalised convolution), so borders do not sag toward the zero padding; the exported graph
-    is plain Conv and Div, which every runtime and TensorRT parse. The kernel is derived from
-    sigma, not stored, so checkpoints load with or without it.
+    on real images, and blurring the log depth by a few pixels removes it. Mean filters export
+    as AveragePool, which ONNX Runtime runs in about 0.2 ms a pass at 320x240 whatever w is, where
+    a 19-tap separable Gaussian convolution of one channel took 2.5 ms (a tenth of the model).
+    No weights: checkpoints load with or without it.
     """
 
-    def __init__(self, sigma_px: float):
-        super().__init__()
-        if sigma_px <= 0:
-            raise ValueError(f"sigma_px must be > 0, got {sigma_px}")
-        self.radius = max(1, math.ceil(3.0 * sigma_px))
-        taps = torch.arange(-self.radius, self.radius + 1, dtype=torch.float32)
-        kernel = torch.exp(-0.5 * (taps / float(sigma_px)) ** 2)
-        self.register_buffer("kernel", kernel / kernel.sum(), persistent=False)  # (2r + 1,)
+    PASSES = 3
 
-    def _blur(self, x: torch.Tensor) -> torch.Tensor:
-        r, k = self.radius, self.kernel.to(x.dtype)
-        x = F.conv2d(x, k.view(1, 1, 1, -1), padding=(0, r))
-        return F.conv2d(x, k.view(1, 1, -1, 1), padding=(r, 0))
+    def __init__(self, width_px: int):
+        super().__init__()
+        if width_px < 3 or width_px % 2 == 0:
+            raise ValueError(f"width_px must be an odd number >= 3, got {width_px}")
+        self.width = int(width_px)
+
+    @property
+    def sigma_px(self) -> float:
+        """The standard deviation of the combined filter (of its 1-D profile)."""
+        return math.sqrt(self.PASSES * (self.width ** 2 - 1) / 12.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._blur(x) / self._blur(torch.ones_like(x[:1]))
+        for _ in range(self.PASSES):
+            x = F.avg_pool2d(x, self.width, stride=1, padding=self.width // 2,
+                             count_include_pad=False)
+        return x
 
 
 class LogDepthHead(nn.Module):
     """Logit -> metres: exp(log_min + sigmoid(x) (log_max - log_min)), optionally with the log
-    depth smoothed (``smoothing_px``, a Gaussian sigma in output pixels).
+    depth smoothed (``smoothing_px``: the width of BoxSmoothing's filter, 0 = none).
 
     Smooth, and never outside [min, max]: a ReLU head can output 0 (log(0) breaks the
     scale-invariant loss), a linear one can go negative. The blur averages log depths, so it
     cannot leave the range either.
     """
 
-    def __init__(self, min_depth_m: float, max_depth_m: float, smoothing_px: float = 0.0):
+    def __init__(self, min_depth_m: float, max_depth_m: float, smoothing_px: int = 0):
         super().__init__()
         self.min_depth_m, self.max_depth_m = float(min_depth_m), float(max_depth_m)
         self.log_min = math.log(min_depth_m)
         self.log_range = math.log(max_depth_m) - self.log_min
-        self.smoothing = GaussianSmoothing(smoothing_px) if smoothing_px > 0 else None
+        self.smoothing = BoxSmoothing(smoothing_px) if smoothing_px > 0 else None
 
     def forward(self, logit: torch.Tensor) -> torch.Tensor:
         log_depth = self.log_min + self.log_range * torch.sigmoid(logit)

@@ -19,6 +19,9 @@ _TRACKER = TrackerConfig()
 TRACKER_PARAMETERS: dict[str, str] = {
     "feature_levels": "pyramid levels of the features (the features' size plus halvings); more "
                       "reach larger motions between frames",
+    "features_with_image": "also align the features on frames that have their image (off: "
+                           "intensity alone there, more accurate and half the time on every "
+                           "sequence measured; the features serve frames without the image)",
     "max_points": "keyframe pixels aligned per level (strongest gradients first); time grows "
                   "linearly with it",
     "max_iterations": "Levenberg-Marquardt iterations per level",
@@ -39,8 +42,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "use_image": (True, "also subscribe the camera's image (topic image, sensor_msgs/Image, QoS "
                         "per image_qos_reliability; the launch file remaps it to the depth node's "
                         "camera): a frame "
-                        "whose image of the same stamp is there is tracked on grey intensity too "
-                        "(real 7-Scenes frames: ATE 3.0 cm against 14.3 on features alone), one "
+                        "whose image of the same stamp is there is tracked on its grey intensity "
+                        "(real 7-Scenes frames: ATE 2.2 cm against 7.5 on features alone), one "
                         "without it on features alone, never waiting long; /diagnostics counts "
                         "both. false: never subscribe the image"),
     "image_qos_reliability": ("auto", "the camera image subscription's reliability, as "

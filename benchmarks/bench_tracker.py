@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         h, w = SIZES[r["depth_size"]]
-        print(f"| {r['depth_size']} {w}x{h} | {'features + intensity' if r['intensity'] else 'features'} "
+        print(f"| {r['depth_size']} {w}x{h} | {'features + image' if r['intensity'] else 'features'} "
               f"| {beside_text if r['depth_model_beside'] else 'nothing'} | {r['median_ms']:.1f} "
               f"| {r['p90_ms']:.1f} | {r['fps']:.0f} | {r['cpu_median_ms']:.1f} "
               f"| {100 * r['within_budget']:.0f} % |")

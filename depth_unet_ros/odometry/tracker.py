@@ -46,8 +46,8 @@ class TrackerConfig:
     #                                   sequence here intensity alone was better and half the
     #                                   cost: 7-Scenes 0-499 ATE / RPE 4.7 / 5.1 cm against 5.2 /
     #                                   5.0 with both, 420-499 2.2 / 5.7 against 2.2 / 5.8,
-    #                                   synthetic seeds 11 / 12 17.4 / 25.8 cm ATE with no failed
-    #                                   frame against 24.4 / 32.2 with 8 / 3 (features trained
+    #                                   synthetic seeds 11 / 12 17.2 / 25.6 cm ATE with no failed
+    #                                   frame against 31.0 / 27.7 with 8 / 3 (features trained
     #                                   only for depth do not yet pay their way)
     use_intensity: bool = True  # finish on grey image intensity when image_rgb is given: finer
     #                             than the stride-4 features, so it sharpens the estimate
@@ -79,7 +79,7 @@ class TrackerConfig:
     #                            solve answered the too-small parallax with a too-long
     #                            translation. 7-Scenes 0-499, bundled model, features and
     #                            intensity both aligned: ATE / RPE 9.1 / 6.0
-    #                            -> 5.2 / 5.0 cm (translation over 1 s 1.16x -> about 1.05x the
+    #                            -> 5.2 / 5.0 cm (translation over 1 s 1.16x -> 1.03x the
     #                            truth); 420-499 2.5 / 5.7 -> 2.2 / 5.8; on the sensor's own depth
     #                            12.7 / 8.6 -> 4.8 / 4.2 with the trajectory's scale 1.00. Radii
     #                            4, 6, 8, 10: sensor-depth scale 0.97, 0.99, 1.00, 1.03; 0 = off

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from depth_unet_ros import __version__
 from depth_unet_ros.errors import DepthUnetError
+from depth_unet_ros.stack_dump import enable_stack_dump
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    enable_stack_dump()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -40,6 +40,7 @@ from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
 from depth_unet_ros.ros_shutdown import spin_until_shutdown
+from depth_unet_ros.stack_dump import enable_stack_dump
 
 EstimatorFactory = Callable[[str, str, int], Any]  # (model_path, backend, num_threads) -> estimator
 WARN_THROTTLE_S = 5.0
@@ -371,6 +372,7 @@ def run_node(make_node: Callable[[], DepthServing], args: Sequence[str] | None =
     """rclpy set up as depth_node needs it, ``make_node()`` spun until shut down, then closed;
     1 when the node cannot start (bad model or parameters). Shared with the lifecycle node."""
     reuse_frame_buffers()  # before the first frame's buffers are allocated
+    enable_stack_dump()  # kill -USR1: every thread's stack into the log, for hangs
     profile = node_profile()
     if profile:  # before rclpy.init, which creates the participant that reads it
         os.environ[PROFILES_ENV] = profile

@@ -43,6 +43,7 @@ from depth_unet_ros.odometry.vo_settings import PARAMETERS, VoSettings
 from depth_unet_ros.odometry.vo_stats import VoStats
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.ros_shutdown import spin_until_shutdown
+from depth_unet_ros.stack_dump import enable_stack_dump
 
 try:  # not on PyPI: a pip-only install has no tf2_msgs, and then no /tf
     from tf2_msgs.msg import TFMessage
@@ -248,6 +249,7 @@ class VoNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Run the node until shut down; 1 when it cannot start (bad parameters)."""
+    enable_stack_dump()  # kill -USR1: every thread's stack into the log, for hangs
     rclpy.init(args=args)
     stop_with_parent()  # started by one of our tools: its death SIGINTs us
     use_one_math_thread()

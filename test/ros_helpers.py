@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from depth_unet_ros.stack_dump import enable_stack_dump, request_stack_dump
 from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command, node_executable  # noqa: F401 (re-exported to the tests)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,7 +353,25 @@ def _probe(argv: Sequence[str]) -> int:
         rclpy.shutdown(context=context)
 
 
+def run_or_dump(command: Sequence[str], timeout_s: float, **kwargs: Any) -> subprocess.CompletedProcess:
+    """subprocess.run with text output captured; on a timeout the child is asked for its stacks
+    (depth_unet_ros.stack_dump), killed, and the test fails with everything it wrote, so a hang
+    in DDS says where it hung instead of only that it did."""
+    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, **kwargs)
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        request_stack_dump(process)
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"{' '.join(map(str, command))} did not end within {timeout_s:g} s; "
+                             f"its output and stacks:\n{out}\n{err}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
 if __name__ == "__main__":
+    enable_stack_dump()
     commands = {"slow-node": _slow_node, "probe": _probe}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: {sys.argv[0]} {{{','.join(commands)}}} ...")

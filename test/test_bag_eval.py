@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bag_helpers import write_foreign_bag
+from ros_helpers import run_or_dump
 from depth_unet_ros.bags import reader as bag_reader
 from depth_unet_ros.streaming_eval.ros_environment import prepare_ros_environment
 from depth_unet_ros.cli import main
@@ -354,9 +355,8 @@ def test_replay_publishes_the_recorded_bytes_on_the_recorded_schedule(small_bag,
     spinner = threading.Thread(target=lambda: executor.spin(), daemon=True)
     spinner.start()
     try:
-        player = subprocess.run(_cli() + ["replay", str(small_bag), "--rate", "2",
-                                          "--wait-for", "/camera/image_raw", "--delay", "1"],
-                                capture_output=True, text=True, timeout=60)
+        player = run_or_dump(_cli() + ["replay", str(small_bag), "--rate", "2",
+                                       "--wait-for", "/camera/image_raw", "--delay", "1"], 60)
         deadline = time.monotonic() + 5
         while len(got) < len(recorded) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -29,7 +29,7 @@ from depth_unet_ros.preprocessing import to_rgb
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
 
 from ros_helpers import (CONFIG, NodeProcess, Probe, make_camera_info, make_image,  # noqa: E402
-                         node_executable, ros_args, stamp_key, unrestricted_env)
+                         node_executable, ros_args, run_or_dump, stamp_key, unrestricted_env)
 
 pytestmark = pytest.mark.ros
 HELPERS = Path(__file__).with_name("ros_helpers.py")
@@ -248,10 +248,10 @@ def test_large_data_transport_delivers_vga_frames_from_a_best_effort_camera(tiny
     command = node_executable() + ros_args(tiny_onnx_model, "/ldcam/image_raw", "/ldcam/camera_info",
                                            namespace="ld", params=["output_size:=network"])
     with NodeProcess(command, tmp_path / "ld_node.log", env=env) as ld_node:
-        result = subprocess.run(
+        result = run_or_dump(
             [sys.executable, str(HELPERS), "probe", "--kind", "best_effort", "--image-topic",
              "/ldcam/image_raw", "--camera-info-topic", "/ldcam/camera_info", "--namespace", "ld"],
-            env=env, capture_output=True, text=True, timeout=60)
+            60, env=env)
         assert result.returncode == 0, result.stdout + result.stderr + ld_node.log()
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["headers_equal"]

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from depth_unet_ros.errors import ConfigError, DepthUnetError
 from depth_unet_ros.parent_watch import PARENT_ENV
+from depth_unet_ros.stack_dump import request_stack_dump
 
 PACKAGE = "depth_unet_ros"
 LOG_TAIL_LINES = 15
@@ -119,12 +120,14 @@ class NodeProcess:
                                    f"{self.log_tail()}")
 
     def stop(self, timeout_s: float = 10.0) -> int | None:
-        """SIGINT, then SIGKILL after ``timeout_s``; the exit code (None if it would not die)."""
+        """SIGINT, then SIGKILL after ``timeout_s`` (with the node's stacks dumped into its log
+        first); the exit code (None if it would not die)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                request_stack_dump(self.process)  # where it hangs goes into its log
                 self.process.kill()
                 try:
                     self.process.wait(timeout=timeout_s)

@@ -20,7 +20,7 @@ TRACKER_PARAMETERS: dict[str, str] = {
     "feature_levels": "pyramid levels of the features (the features' size plus halvings); more "
                       "reach larger motions between frames",
     "features_with_image": "also align the features on frames that have their image (off: "
-                           "intensity alone there, more accurate and half the time on every "
+                           "intensity alone there: lower ATE and half the time on every "
                            "sequence measured; the features serve frames without the image)",
     "max_points": "keyframe pixels aligned per level (strongest gradients first); time grows "
                   "linearly with it",

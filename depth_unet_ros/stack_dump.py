@@ -10,17 +10,29 @@ from __future__ import annotations
 import faulthandler
 import signal
 import subprocess
+import sys
 import time
 
 STACK_DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)  # None on Windows
 
 
 def enable_stack_dump() -> bool:
-    """Dump all threads' stacks to stderr on STACK_DUMP_SIGNAL; False where there is none."""
+    """Dump all threads' stacks to stderr on STACK_DUMP_SIGNAL; False where there is no such
+    signal or no stderr file to write to.
+
+    faulthandler writes to a file descriptor; when an in-process caller (a test's output
+    capture, a notebook) has replaced ``sys.stderr`` by an object without one, the process's
+    original stderr is used instead.
+    """
     if STACK_DUMP_SIGNAL is None:
         return False
-    faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
-    return True
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            faulthandler.register(STACK_DUMP_SIGNAL, file=stream, all_threads=True)
+            return True
+        except (AttributeError, OSError, ValueError):  # no fileno (io.UnsupportedOperation)
+            continue
+    return False
 
 
 def request_stack_dump(process: subprocess.Popen, settle_s: float = 1.0) -> bool:

@@ -60,3 +60,14 @@ def test_a_node_that_ignores_sigint_leaves_its_stacks_in_its_log(tmp_path):
     _wait_for_line(log, "ready")
     assert process.stop(timeout_s=1.0) is not None
     assert "stuck_in_here" in process.log()
+
+
+def test_a_replaced_stderr_without_a_file_falls_back_to_the_process_stderr(monkeypatch):
+    """In-process callers (pytest's capture, notebooks) may swap sys.stderr for an object with
+    no file descriptor; enabling the dump then uses the original stderr instead of failing."""
+    import io
+
+    from depth_unet_ros.stack_dump import enable_stack_dump
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert enable_stack_dump()

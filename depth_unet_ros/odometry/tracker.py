@@ -44,8 +44,9 @@ class TrackerConfig:
     features_with_image: bool = False  # align the features too when the frame has its image;
     #                                   off, they serve only frames without it. On every
     #                                   sequence here intensity alone had the lower ATE, an RPE
-    #                                   at most 0.1 cm higher, at half the cost: 7-Scenes 0-499 ATE / RPE 4.7 / 5.1 cm against 5.2 /
-    #                                   5.0 with both, 420-499 2.2 / 5.7 against 2.2 / 5.8,
+    #                                   at most 0.1 cm higher, at half the cost: 7-Scenes 0-499
+    #                                   ATE / RPE 4.7 / 5.1 cm against 5.2 / 5.0 with both,
+    #                                   420-499 2.2 / 5.7 against 2.2 / 5.8,
     #                                   synthetic seeds 11 / 12 17.2 / 25.6 cm ATE with no failed
     #                                   frame against 31.0 / 27.7 with 8 / 3 (features trained
     #                                   only for depth do not yet pay their way)

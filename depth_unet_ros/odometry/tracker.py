@@ -149,12 +149,16 @@ class _Keyframe:
 
 @dataclass
 class _Frame:
-    features: list[np.ndarray]  # finest first, normalised (h, w, C)
-    feature_k: list[np.ndarray]
+    raw_features: np.ndarray  # (h, w, C) as given: the feature pyramid is built only when a
+    #                           feature level is aligned or the frame becomes a keyframe (a
+    #                           frame with its image usually needs neither; ~1 ms saved)
+    k: np.ndarray  # (3, 3) of the full-size depth
     intensity: list[np.ndarray]  # finest first, (h, w, 1) float32; empty without intensity
     intensity_k: list[np.ndarray]
     depth_m: np.ndarray  # (H, W) as given: resampled per level only if the frame becomes a
     #                      keyframe (most frames never do)
+    feature_pyramid: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # built once:
+    #                      (levels finest first, normalised (h, w, C); their camera matrices)
 
 
 class FeatureTracker:
@@ -200,7 +204,7 @@ class FeatureTracker:
         # Features align a frame that intensity cannot (no image, or a keyframe without one).
         use_features = cfg.features_with_image or not (frame.intensity and kf.intensity_refs)
         for level in reversed(range(len(kf.feature_refs) if use_features else 0)):
-            res = align_level(kf.feature_refs[level], frame.features[level], pose_ck,
+            res = align_level(kf.feature_refs[level], self._features(frame)[0][level], pose_ck,
                               cfg.max_iterations, cfg.huber_k, cfg.min_depth_m,
                               cost_tolerance=cfg.min_relative_gain)
             iterations += res.iterations
@@ -257,17 +261,6 @@ class FeatureTracker:
         if np.asarray(k).shape != (3, 3):
             raise ImageFormatError(f"k must be a 3x3 camera matrix, got shape {np.shape(k)}")
         full_hw = depth.shape
-        level = normalize_features(feats, cfg.feature_norm)
-        if cfg.feature_blur_px > 0:
-            level = cv2.GaussianBlur(level, (0, 0), cfg.feature_blur_px).reshape(level.shape)
-        levels, ks = [], []
-        for i in range(cfg.feature_levels):
-            if i > 0:
-                if min(level.shape[:2]) < 16:
-                    break
-                level = halve(level)
-            levels.append(level)
-            ks.append(scale_k(k, full_hw, level.shape[:2]))
         intensity, intensity_k = [], []
         if image_rgb is not None and cfg.use_intensity:
             rgb = np.asarray(image_rgb)
@@ -284,13 +277,33 @@ class FeatureTracker:
                     break
                 intensity.append(resize(grey, height, width))
                 intensity_k.append(scale_k(k, full_hw, (height, width)))
-        return _Frame(levels, ks, intensity, intensity_k, depth)
+        return _Frame(feats, np.asarray(k), intensity, intensity_k, depth)
+
+    def _features(self, frame: _Frame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The frame's feature pyramid (levels finest first, their camera matrices), built on
+        first use."""
+        if frame.feature_pyramid is None:
+            cfg = self.config
+            level = normalize_features(frame.raw_features, cfg.feature_norm)
+            if cfg.feature_blur_px > 0:
+                level = cv2.GaussianBlur(level, (0, 0), cfg.feature_blur_px).reshape(level.shape)
+            levels, ks = [], []
+            for i in range(cfg.feature_levels):
+                if i > 0:
+                    if min(level.shape[:2]) < 16:
+                        break
+                    level = halve(level)
+                levels.append(level)
+                ks.append(scale_k(frame.k, frame.depth_m.shape, level.shape[:2]))
+            frame.feature_pyramid = (levels, ks)
+        return frame.feature_pyramid
 
     def _level_depths(self, frame: _Frame) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The keyframe's depth at every feature and intensity level (0 = invalid): smoothed
         (the model's is rough from pixel to pixel) and with depth edges dropped."""
         cfg = self.config
-        widths = [f.shape[1] for f in frame.features] + [g.shape[1] for g in frame.intensity]
+        widths = ([f.shape[1] for f in self._features(frame)[0]]
+                  + [g.shape[1] for g in frame.intensity])
         if not widths:  # intensity only (feature_levels 0) and no image: nothing to align on
             return [], []
         depth = np.where(frame.depth_m <= cfg.max_depth_m, frame.depth_m, np.nan)
@@ -308,13 +321,14 @@ class FeatureTracker:
         def at(image: np.ndarray) -> np.ndarray:
             return depth_at(depth, image.shape[0], image.shape[1], cfg.depth_edge_spread, edges)
 
-        return [at(f) for f in frame.features], [at(g) for g in frame.intensity]
+        return [at(f) for f in self._features(frame)[0]], [at(g) for g in frame.intensity]
 
     def _make_keyframe(self, frame: _Frame, world_from_kf: np.ndarray) -> _Keyframe:
         cfg = self.config
         depths, intensity_depths = self._level_depths(frame)
+        levels, ks = self._features(frame)
         refs = [make_reference(f, d, kk, cfg.min_depth_m, cfg.max_points)
-                for f, d, kk in zip(frame.features, depths, frame.feature_k)]
+                for f, d, kk in zip(levels, depths, ks)]
         intensity_refs = [make_reference(g, d, kk, cfg.min_depth_m, cfg.max_points)
                           for g, d, kk in zip(frame.intensity, intensity_depths,
                                               frame.intensity_k)]

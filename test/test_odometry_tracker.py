@@ -295,8 +295,8 @@ def test_beats_opencv_rgbd_on_the_same_model_depth_on_held_out_real_frames():
     as depth_node publishes them): the tracker's ATE is below OpenCV RGB-D odometry's on the same
     model depth and its RPE (1 s) no worse, with no failed frame. Measured 2.2 / 5.7 cm against
     3.2 / 6.3 cm with the bundled model (2.2 / 5.8 with the features aligned too, 2.5 / 5.7
-    before the tracker took the nearest depth around each keyframe pixel; 1.7 / 5.6 against 3.5 / 6.8 with the recipe
-    before); run-to-run noise moved RPE by about 0.4 cm."""
+    before the tracker took the nearest depth around each keyframe pixel; 1.7 / 5.6 against
+    3.5 / 6.8 with the recipe before); run-to-run noise moved RPE by about 0.4 cm."""
     from depth_unet_ros.datasets.registered import FrameRange
     from depth_unet_ros.inference import bundled_model_path, load_estimator
     from depth_unet_ros.odometry.offline import RunSpec, open_sequence, run_odometry

@@ -45,8 +45,8 @@ FRAME_TIMEOUT_S = 5.0
 # (low, high) median twist speed / ground-truth speed). Measured over this bag (the tracker's
 # current defaults, all 44 frames tracked, the same figures in every run), over the 0.53 m path,
 # with the bundled model: depth + features only (use_image false): max 0.192 m, final 36 %,
-# rotation 3.1 deg, speed x1.23; with the camera image (the default, every frame with its
-# image, tracked on its intensity alone): max 0.106 m, final 20 %, rotation 1.6 deg, x0.90
+# rotation 3.1 deg, speed x1.23; with the camera image (the default, 43 or 44 frames with
+# their image, tracked on its intensity alone): max 0.106 m, final 20 %, rotation 1.6 deg, x0.90
 # (0.103 m, 19 %, 1.6 deg, x0.89 with the features aligned too). Before the tracker took each
 # keyframe pixel's nearest depth (TrackerConfig.depth_near_px, which fixed a translation 1.16x
 # too long on the real kitchen) the same model gave 0.152 m, 29 %, 2.7 deg, x1.47 and 0.094 m,

@@ -117,7 +117,10 @@ def shipped_profile_path() -> str:
 def node_profile(environ: Mapping[str, str] = os.environ) -> str | None:
     """The profile file depth_node gives its own participant: the shipped one on stock
     settings; None where the environment names a profiles file (even an empty one, the way to
-    opt out) or otherwise chose Fast DDS's transports."""
+    opt out) or otherwise chose Fast DDS's transports. A parent that already named the shipped
+    profile for both ends (bag-eval, the demo) gets it back, so the node still says so."""
+    if environ.get(PROFILES_ENV) == shipped_profile_path():
+        return shipped_profile_path()
     if PROFILES_ENV in environ or shell_chooses_transports(environ) is not None:
         return None
     return shipped_profile_path()

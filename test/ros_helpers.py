@@ -52,6 +52,18 @@ def unrestricted_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def stock_fastdds(monkeypatch: Any) -> None:
+    """A user's shell on stock Fast DDS settings for this test (no transports, profiles file or
+    discovery range), where bag-eval and the demo choose for themselves and the node they start;
+    monkeypatch puts the session's settings back. Its private ROS_DOMAIN_ID still keeps runs
+    apart."""
+    from depth_unet_ros.streaming_eval.ros_environment import ENV_KEYS
+
+    for key in ENV_KEYS:
+        if key != "ROS_DOMAIN_ID":
+            monkeypatch.delenv(key, raising=False)
+
+
 # --- messages --------------------------------------------------------------------------------
 def stamp_key(header: Any) -> tuple[int, int]:
     return int(header.stamp.sec), int(header.stamp.nanosec)

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from bag_helpers import write_foreign_bag
-from ros_helpers import run_or_dump
+from ros_helpers import run_or_dump, stock_fastdds
 from depth_unet_ros.bags import reader as bag_reader
-from depth_unet_ros.streaming_eval.ros_environment import prepare_ros_environment
+from depth_unet_ros.fastdds_transports import PROFILES_ENV, node_profile, shipped_profile_path
+from depth_unet_ros.streaming_eval.ros_environment import applied_ros_environment, prepare_ros_environment
 from depth_unet_ros.cli import main
 from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
@@ -34,12 +35,9 @@ def _cli() -> list[str]:
 
 @pytest.fixture
 def ros_env(monkeypatch):
-    """bag-eval sets LARGE_DATA and drops the discovery range that disables it, for itself and
-    the node it starts; restore the test session's settings afterwards."""
+    """Stock Fast DDS settings (``stock_fastdds``), with rclpy installed."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
-    for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    stock_fastdds(monkeypatch)
 
 
 def _offline(model: Path, bag: Path, *topics: str) -> dict:
@@ -61,29 +59,57 @@ def _assert_same_scores(streamed: dict, offline: dict) -> None:
 
 
 # --- no graph ----------------------------------------------------------------------------------
-def test_owning_node_and_player_gets_large_data_a_private_domain_and_no_restricted_discovery():
-    """Starting its own node and playing the bag itself, bag-eval sets LARGE_DATA, picks a domain
-    only when none is set, and drops the discovery range that disables LARGE_DATA."""
+def test_owning_node_and_player_gets_the_node_profile_a_private_domain_and_no_restricted_range():
+    """Starting its own node and playing the bag itself, bag-eval gives both processes the node's
+    Fast DDS profile (shared memory that holds a VGA image), picks a domain only when none is
+    set, and drops the discovery range with which rmw_fastrtps would replace the profile. No
+    LARGE_DATA: its TCP discovery failed now and then."""
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     notes = prepare_ros_environment(env, start_node=True, pid=205)
-    assert env == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA", "ROS_DOMAIN_ID": str(1 + 205 % 101)}
+    assert env == {PROFILES_ENV: shipped_profile_path(), "ROS_DOMAIN_ID": str(1 + 205 % 101)}
     assert any("ROS_AUTOMATIC_DISCOVERY_RANGE" in n for n in notes)
-    env = {"ROS_DOMAIN_ID": "7", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+    assert node_profile(env) == shipped_profile_path()  # so the node still says it uses it
+    env = {"ROS_LOCALHOST_ONLY": "1", "ROS_DOMAIN_ID": "7"}
     prepare_ros_environment(env, start_node=True)
-    assert env == {"ROS_DOMAIN_ID": "7", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+    assert env == {PROFILES_ENV: shipped_profile_path(), "ROS_DOMAIN_ID": "7"}
 
 
-def test_large_data_with_options_is_still_large_data_and_oversized_buffers_are_noted():
-    """LARGE_DATA?max_msg_size=... is the large-data mode too (the discovery range that would
-    disable it is dropped), and a size beyond the kernel's socket limits is noted with its fix."""
+@pytest.mark.parametrize("chosen", [{"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"},
+                                    {PROFILES_ENV: "/etc/my_profiles.xml"},
+                                    {PROFILES_ENV: ""},  # the node's way to opt out
+                                    {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}])
+def test_transports_the_shell_chose_are_kept(chosen):
+    """A shell that chose its transports (or another middleware) keeps them and its discovery
+    range: bag-eval only adds a domain."""
+    env = {"ROS_DOMAIN_ID": "7", **chosen}
+    prepare_ros_environment(env, start_node=True)
+    assert env == {"ROS_DOMAIN_ID": "7", **chosen}
+    env = {"ROS_DOMAIN_ID": "7", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **chosen}
+    prepare_ros_environment(env, start_node=True)
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+
+
+def test_large_data_the_shell_chose_is_kept_and_oversized_buffers_are_noted():
+    """LARGE_DATA exported by the user (with options too) stays, the discovery range that would
+    disable it is dropped, no profile is added, and a size beyond the kernel's socket limits is
+    noted with its fix."""
     from depth_unet_ros.fastdds_transports import kernel_socket_limits
 
     env = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA?max_msg_size=4000MB", "ROS_DOMAIN_ID": "7",
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     notes = prepare_ros_environment(env, start_node=True)
-    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in env
+    assert env == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA?max_msg_size=4000MB",
+                   "ROS_DOMAIN_ID": "7"}
     if kernel_socket_limits() is not None:  # no kernel allows 4 GB socket buffers by default
         assert any("sysctl -w net.core.rmem_max=4000000000" in n for n in notes), notes
+
+
+def test_applied_environment_is_put_back_after_the_run():
+    """An in-process caller (a test session, a notebook) gets its own DDS settings back."""
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "7"}
+    with applied_ros_environment(env, start_node=True):
+        assert env == {PROFILES_ENV: shipped_profile_path(), "ROS_DOMAIN_ID": "7"}
+    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "7"}
 
 
 @pytest.mark.parametrize("start_node, own_player", [(False, True), (True, False)])

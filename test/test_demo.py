@@ -3,7 +3,6 @@ refusals and time-outs, which must say what to do and never hang."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from depth_unet_ros import cli
+from ros_helpers import stock_fastdds
 from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
 
@@ -38,7 +38,6 @@ def test_no_running_node_fails_within_the_timeout_with_the_diagnosis(tmp_path, c
     """--no-node with nothing running exits non-zero within --timeout (plus start-up), saying
     what to check."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
-    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"))
     start = time.monotonic()
     code = cli.main(["demo", "--no-node", "--timeout", "2", "--out", str(tmp_path / "out")])
     took_s = time.monotonic() - start
@@ -54,8 +53,7 @@ def test_no_running_node_fails_within_the_timeout_with_the_diagnosis(tmp_path, c
 def test_a_node_that_cannot_load_its_model_ends_the_demo_with_its_log(tmp_path, capsys, monkeypatch):
     """A corrupt model makes the node exit; the demo stops waiting at once and quotes its log."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
-    for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
-        monkeypatch.delenv(key, raising=False)  # the demo mutates these; restore after
+    stock_fastdds(monkeypatch)  # the demo chooses; the session's settings come back
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x00not a model" * 10)
     start = time.monotonic()
@@ -90,6 +88,8 @@ def test_the_main_job_replays_the_sample_bag_through_the_bundled_model(tmp_path)
                  "depth_node.log"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "latency_hist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Owning both ends, the demo runs the node (and itself) on the node's Fast DDS profile.
+    assert "Fast DDS: own profile" in (out / "depth_node.log").read_text()
     frames = len(BagDataset(bundled_sample_bag()))
     data = json.loads((out / "metrics.json").read_text())
     assert {"num_images", "metrics", "per_image"} <= set(data)
@@ -132,8 +132,7 @@ def test_demo_data_option_streams_a_dataset_through_a_temporary_bag(tiny_onnx_mo
     from depth_unet_ros.datasets.synthetic.scenes import SyntheticIndoorDataset
 
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
-    for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
-        monkeypatch.delenv(key, raising=False)  # the demo mutates these; restore after
+    stock_fastdds(monkeypatch)  # the demo chooses; the session's settings come back
     frames = SyntheticIndoorDataset(4, seed=2000, height=240, width=320)
     for i in range(4):
         write_folder_frame(tmp_path / "data" / f"{i:03d}", frames[i])

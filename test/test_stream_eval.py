@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from depth_unet_ros.evaluation.metrics import evaluate_frame
+from ros_helpers import stock_fastdds
 from depth_unet_ros.streaming_eval.evaluator import StreamConfig, diagnose_no_node
 from depth_unet_ros.streaming_eval.pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            score_depth, stamp_from_ns, stamp_to_ns)
@@ -136,9 +137,9 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
     from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command
     from depth_unet_ros.streaming_eval.evaluator import StreamEvaluator
 
-    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")  # both processes
-    monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)  # breaks LARGE_DATA
-    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    # Stock settings: the node takes its own Fast DDS profile (a discovery range would make
+    # rmw_fastrtps replace it by localhost UDP).
+    stock_fastdds(monkeypatch)
     offline = evaluate_dataset(load_estimator(tiny_onnx_model, "onnxruntime"),
                                BagDataset(small_bag), progress=False)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+STOCK = "default+node_profile"  # bench_node's name for what users get on stock settings
 
 
 def _run(script: str, *args: str, timeout_s: float) -> subprocess.CompletedProcess:
@@ -39,11 +40,13 @@ def test_backend_benchmark_measures_every_preset_and_backend(tmp_path: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.ros
-def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: Path) -> None:
-    """At 5 Hz the node keeps up, so with LARGE_DATA every frame sent is answered (checked
-    while its inference does keep up: a machine loaded by other work made it 4x slower)."""
+def test_node_benchmark_answers_every_frame_whole_on_stock_settings(tmp_path: Path) -> None:
+    """On stock settings (the node on its own Fast DDS profile, camera and consumer on Fast DDS's
+    defaults) every answer arrives whole, and at 5 Hz, where the node keeps up, every frame sent
+    is answered (checked while its inference does keep up: a machine loaded by other work made
+    it 4x slower). Stock, not LARGE_DATA, whose TCP discovery failed now and then in CI."""
     out = tmp_path / "node.json"
-    result = _run("bench_node.py", "--quick", "--transports", "LARGE_DATA", "--json", str(out),
+    result = _run("bench_node.py", "--quick", "--transports", STOCK, "--json", str(out),
                   timeout_s=300)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
@@ -62,7 +65,7 @@ def test_node_benchmark_answers_every_frame_with_large_data_transport(tmp_path: 
     # nothing between the hops it is faster than the node's end to end.
     for run in report["runs"]:
         assert 0 < run["relay_floor_p50_ms"] < run["latency_ms"]["p50"], run
-    assert report["relay_floor_p50_ms"]["LARGE_DATA"] == slow_phase["relay_floor_p50_ms"]
+    assert report["relay_floor_p50_ms"][STOCK] == slow_phase["relay_floor_p50_ms"]
 
 
 def test_node_benchmark_skips_a_transport_whose_socket_buffers_the_kernel_refuses(monkeypatch):

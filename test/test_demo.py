@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from depth_unet_ros import cli
 from ros_helpers import stock_fastdds
+from depth_unet_ros import cli
 from depth_unet_ros.evaluation.metrics import METRIC_NAMES
 
 
@@ -34,7 +34,7 @@ def test_a_missing_model_names_the_path_and_depth_unet_export(tmp_path, capsys):
 
 
 @pytest.mark.ros
-def test_no_running_node_fails_within_the_timeout_with_the_diagnosis(tmp_path, capsys, monkeypatch):
+def test_no_running_node_fails_within_the_timeout_with_the_diagnosis(tmp_path, capsys):
     """--no-node with nothing running exits non-zero within --timeout (plus start-up), saying
     what to check."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")

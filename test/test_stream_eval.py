@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_unet_ros.evaluation.metrics import evaluate_frame
 from ros_helpers import stock_fastdds
+from depth_unet_ros.evaluation.metrics import evaluate_frame
 from depth_unet_ros.streaming_eval.evaluator import StreamConfig, diagnose_no_node
 from depth_unet_ros.streaming_eval.pairing import (DiagnosticsTracker, StampPairer, diagnostics_of,
                                            score_depth, stamp_from_ns, stamp_to_ns)

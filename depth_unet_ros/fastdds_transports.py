@@ -134,7 +134,12 @@ def shell_chooses_transports(environ: Mapping[str, str] = os.environ) -> str | N
             return name
     if environ.get("RMW_IMPLEMENTATION", FASTDDS_RMW) != FASTDDS_RMW:
         return "RMW_IMPLEMENTATION"
-    for name, values in RESTRICTED_DISCOVERY.items():
-        if environ.get(name, "").strip().upper() in values:
-            return name
-    return None
+    restricting = restricting_discovery(environ)
+    return restricting[0] if restricting else None
+
+
+def restricting_discovery(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The variables of ``environ`` that restrict discovery, under which rmw_fastrtps replaces
+    a participant's transports (and any profile) by localhost UDP."""
+    return [name for name, values in RESTRICTED_DISCOVERY.items()
+            if environ.get(name, "").strip().upper() in values]

@@ -8,7 +8,7 @@ from typing import Iterator, Mapping, MutableMapping
 
 from depth_unet_ros.fastdds_transports import (ENV, PROFILES_ENV, RESTRICTED_DISCOVERY,
                                                BuiltinTransports, environment_problem,
-                                               node_profile)
+                                               node_profile, restricting_discovery)
 
 # What prepare_ros_environment may set or drop.
 ENV_KEYS = (ENV, PROFILES_ENV, "ROS_DOMAIN_ID", *RESTRICTED_DISCOVERY)
@@ -41,13 +41,12 @@ def prepare_ros_environment(environ: MutableMapping[str, str], start_node: bool,
         environ["ROS_DOMAIN_ID"] = str(1 + (os.getpid() if pid is None else pid) % 101)  # 1..101
         notes.append(f"using private ROS_DOMAIN_ID={environ['ROS_DOMAIN_ID']} (set ROS_DOMAIN_ID "
                      "to choose one)")
-    unrestricted = {key: value for key, value in environ.items() if key not in RESTRICTED_DISCOVERY}
-    profile = node_profile(unrestricted)
+    restricting = restricting_discovery(environ)
+    profile = node_profile({key: value for key, value in environ.items() if key not in restricting})
     if profile or BuiltinTransports.parse(environ.get(ENV, "")).mode == "LARGE_DATA":
-        for key, values in RESTRICTED_DISCOVERY.items():
-            if environ.get(key, "").strip().upper() in values:
-                notes.append(f"ignoring {key}={environ.pop(key)}: with it rmw_fastrtps sends "
-                             "images by localhost UDP, in fragments")
+        for key in restricting:
+            notes.append(f"ignoring {key}={environ.pop(key)}: with it rmw_fastrtps sends images "
+                         "by localhost UDP, in fragments")
     if profile:
         environ[PROFILES_ENV] = profile
     return notes

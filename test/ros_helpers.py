@@ -43,25 +43,30 @@ def ros_args(model_path: str | os.PathLike, image_topic: str = "/camera/image_ra
     return command[len(node_executable()):]
 
 
+def _stock_unset() -> tuple[str, ...]:
+    """What a stock shell leaves unset: every DDS setting bag-eval may choose (transports,
+    profiles file, discovery range) but the session's private ROS_DOMAIN_ID."""
+    from depth_unet_ros.streaming_eval.ros_environment import ENV_KEYS
+
+    return tuple(key for key in ENV_KEYS if key != "ROS_DOMAIN_ID")
+
+
 def unrestricted_env(**extra: str) -> dict[str, str]:
-    """This session's environment without a discovery range: with one, rmw_fastrtps (Kilted)
-    replaces the builtin transports with localhost UDP, so neither the default transports nor
-    LARGE_DATA would be what is tested; the domain id still isolates us."""
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")}
+    """This session's environment on stock settings, for a subprocess: without a discovery
+    range, with which rmw_fastrtps (Kilted) replaces the builtin transports with localhost UDP,
+    so neither the default transports nor LARGE_DATA would be what is tested; the domain id
+    still isolates us. ``extra`` adds settings (e.g. LARGE_DATA)."""
+    unset = _stock_unset()
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     return {**env, **extra}
 
 
 def stock_fastdds(monkeypatch: Any) -> None:
-    """A user's shell on stock Fast DDS settings for this test (no transports, profiles file or
-    discovery range), where bag-eval and the demo choose for themselves and the node they start;
-    monkeypatch puts the session's settings back. Its private ROS_DOMAIN_ID still keeps runs
-    apart."""
-    from depth_unet_ros.streaming_eval.ros_environment import ENV_KEYS
-
-    for key in ENV_KEYS:
-        if key != "ROS_DOMAIN_ID":
-            monkeypatch.delenv(key, raising=False)
+    """``unrestricted_env`` for this test's own process (bag-eval and the demo in-process then
+    choose for themselves and the node they start); monkeypatch puts the session's settings
+    back."""
+    for key in _stock_unset():
+        monkeypatch.delenv(key, raising=False)
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from training.checkpoint import load_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "train_synthetic_tiny.yaml"
 
-# Each rank trains, then saves its own weights so the test can compare the replicas.
+# Each rank trains, then saves its own weights so the test can compare the replicas, and after
+# close() the names of the threads it still runs (gloo's are named gloo_tcp_loop, pt_gloo_runloop).
 RANK_SCRIPT = textwrap.dedent("""
-    import sys, torch
+    import os, sys, torch
     from training.config import load_config
     from training.trainer import Trainer
 
@@ -29,6 +30,9 @@ RANK_SCRIPT = textwrap.dedent("""
                    f"{out}/rank{trainer.dist.rank}.pt")
     finally:
         trainer.close()
+    if os.path.isdir("/proc/self/task"):
+        names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+        open(f"{out}/rank{trainer.dist.rank}.threads", "w").write("\\n".join(names))
 """)
 
 
@@ -67,6 +71,12 @@ def test_two_ranks_train_identical_replicas_and_rank_zero_saves_them(tmp_path):
         torch.testing.assert_close(last["model"][key], value, rtol=0, atol=0, msg=key)
     assert not any(k.startswith("module.") for k in last["model"])  # unwrapped from DDP
     assert (run_dir / "best.pt").is_file() and (run_dir / "config.yaml").is_file()
+
+    # close() freed the group: no gloo thread runs on into interpreter teardown, where one now
+    # and then aborted a rank at exit (thread names come from /proc: Linux only)
+    for rank in (0, 1) if Path("/proc/self/task").is_dir() else ():
+        names = (tmp_path / f"rank{rank}.threads").read_text().split("\n")
+        assert not [n for n in names if "gloo" in n], f"rank {rank} still runs {names}"
 
 
 @pytest.mark.slow

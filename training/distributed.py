@@ -49,5 +49,18 @@ def init_distributed(device: torch.device) -> DistContext:
     if owns:
         if device.type == "cuda":
             torch.cuda.set_device(device)
+        _import_dynamo_first()
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistContext(rank, world_size, local_rank, owns)
+
+
+def _import_dynamo_first() -> None:
+    """Import ``torch._dynamo`` before the process group exists, so the group can be freed.
+
+    DDP's constructor imports it; when that first import happens while a group exists, the
+    group is never freed (torch 2.13): destroy_process_group leaves its gloo threads running
+    until exit, where they race the interpreter's teardown and now and then abort the rank
+    ("terminate called without an active exception"). Imported first, the group and its
+    threads go when destroyed.
+    """
+    import torch._dynamo  # noqa: F401

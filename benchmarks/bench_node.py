@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from depth_unet_ros.fastdds_transports import TRANSPORT_SETTINGS
 from depth_unet_ros.latency import percentile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -304,7 +305,8 @@ def transport_env(name: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), RCUTILS_LOGGING_BUFFERED_STREAM="0")
     # No restricted discovery range: with it, rmw_fastrtps replaces the builtin transports by
     # localhost UDP and LARGE_DATA loses its effect. The domain id keeps the run apart.
-    for key in ("FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY"):
+    # Nor a profiles file of the shell's: each row sets the transports it names.
+    for key in TRANSPORT_SETTINGS:
         env.pop(key, None)
     if TRANSPORTS[name]:
         env["FASTDDS_BUILTIN_TRANSPORTS"] = TRANSPORTS[name]

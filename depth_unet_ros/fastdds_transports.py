@@ -101,6 +101,8 @@ FASTDDS_RMW = "rmw_fastrtps_cpp"
 # rmw_fastrtps replaces a participant's transports by localhost UDP under these
 RESTRICTED_DISCOVERY = {"ROS_AUTOMATIC_DISCOVERY_RANGE": ("LOCALHOST", "OFF"),
                         "ROS_LOCALHOST_ONLY": ("1",)}
+# Everything that changes which transports a participant uses; a stock shell sets none of it.
+TRANSPORT_SETTINGS = (*TRANSPORT_CHOICES, *RESTRICTED_DISCOVERY)
 
 
 PROFILE_NAME = "fastdds_depth_node.xml"  # shipped in depth_unet_ros/data

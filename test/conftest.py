@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from depth_unet_ros.fastdds_transports import TRANSPORT_SETTINGS
+
 
 # Domains 1..101 (0 is everyone's default; 101 is the highest whose ports are valid on Linux).
 ROS_DOMAINS = range(1, 102)
@@ -58,8 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The process-wide settings every DDS participant of this session is created with.
-DDS_ENV_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY",
-                "FASTDDS_BUILTIN_TRANSPORTS", "FASTDDS_DEFAULT_PROFILES_FILE", "RMW_IMPLEMENTATION")
+DDS_ENV_KEYS = ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION", *TRANSPORT_SETTINGS)
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from depth_unet_ros.fastdds_transports import TRANSPORT_SETTINGS
 from depth_unet_ros.stack_dump import enable_stack_dump, request_stack_dump
 from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command, node_executable  # noqa: F401 (re-exported to the tests)
 
@@ -43,21 +44,12 @@ def ros_args(model_path: str | os.PathLike, image_topic: str = "/camera/image_ra
     return command[len(node_executable()):]
 
 
-def _stock_unset() -> tuple[str, ...]:
-    """What a stock shell leaves unset: every DDS setting bag-eval may choose (transports,
-    profiles file, discovery range) but the session's private ROS_DOMAIN_ID."""
-    from depth_unet_ros.streaming_eval.ros_environment import ENV_KEYS
-
-    return tuple(key for key in ENV_KEYS if key != "ROS_DOMAIN_ID")
-
-
 def unrestricted_env(**extra: str) -> dict[str, str]:
     """This session's environment on stock settings, for a subprocess: without a discovery
     range, with which rmw_fastrtps (Kilted) replaces the builtin transports with localhost UDP,
     so neither the default transports nor LARGE_DATA would be what is tested; the domain id
     still isolates us. ``extra`` adds settings (e.g. LARGE_DATA)."""
-    unset = _stock_unset()
-    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env = {k: v for k, v in os.environ.items() if k not in TRANSPORT_SETTINGS}
     return {**env, **extra}
 
 
@@ -65,7 +57,7 @@ def stock_fastdds(monkeypatch: Any) -> None:
     """``unrestricted_env`` for this test's own process (bag-eval and the demo in-process then
     choose for themselves and the node they start); monkeypatch puts the session's settings
     back."""
-    for key in _stock_unset():
+    for key in TRANSPORT_SETTINGS:
         monkeypatch.delenv(key, raising=False)
 
 

@@ -129,11 +129,16 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
         tiny_onnx_model, small_bag, tmp_path, monkeypatch):
     """A bag's VGA frames replayed to a depth_node subprocess come back at input size and score
     within 1e-4 of evaluate_dataset on the same model and bag: transport and conversions are
-    lossless, every frame is answered, latency is measured, /diagnostics are read."""
+    lossless, every frame is answered, latency is measured, /diagnostics are read.
+
+    Played at 0.4x (4 Hz): the node keeps one frame in its input queue (newest first, by
+    design), and at the bag's 10 Hz a machine loaded by two other test sessions once starved
+    its executor long enough for one of 5 frames to be replaced in that queue, unanswered."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
     from depth_unet_ros.datasets.bag import BagDataset
     from depth_unet_ros.evaluation.offline import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
+    from depth_unet_ros.bags.replay import ReplayOptions
     from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command
     from depth_unet_ros.streaming_eval.evaluator import StreamEvaluator
 
@@ -144,7 +149,8 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
                                BagDataset(small_bag), progress=False)
 
     kept = []
-    config = StreamConfig(discovery_timeout_s=30.0, answer_timeout_s=20.0, diagnostics_wait_s=1.5)
+    config = StreamConfig(discovery_timeout_s=30.0, answer_timeout_s=20.0, diagnostics_wait_s=1.5,
+                          replay=ReplayOptions(rate=0.4))
     command = node_command(tiny_onnx_model, params={"diagnostics_period_s": 0.5})
     with NodeProcess(command, tmp_path / "node.log") as node:
         with StreamEvaluator(small_bag, config, abort_check=node.check_alive) as evaluator:
@@ -166,7 +172,7 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
     assert len(streamed.latency_ms) == 5 and all(0 < ms < 5000 for ms in streamed.latency_ms)
     assert stats.backend == "onnxruntime" and stats.node_dropped == 0
     assert stats.node_inference_ms["median"] is not None
-    assert stats.rate_hz == pytest.approx(10.0) and 5.0 < stats.send_rate_hz < 12.0
+    assert stats.rate_hz == pytest.approx(4.0) and 3.0 < stats.send_rate_hz < 5.0
     assert took_s < 25.0 and stats.player == "depth-unet replay"
     assert result.to_json_dict()["stream"]["received"] == 5
 

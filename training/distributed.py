@@ -59,8 +59,8 @@ def _import_dynamo_first() -> None:
 
     DDP's constructor imports it; when that first import happens while a group exists, the
     group is never freed (torch 2.13): destroy_process_group leaves its gloo threads running
-    until exit, where they race the interpreter's teardown and now and then abort the rank
-    ("terminate called without an active exception"). Imported first, the group and its
-    threads go when destroyed.
+    into the interpreter's teardown, the likely cause of a rank that aborted at exit about
+    once in 80 two-rank runs ("terminate called without an active exception"; too rare to
+    reproduce on demand). Imported first, the group and its threads go when destroyed.
     """
     import torch._dynamo  # noqa: F401

@@ -8,7 +8,9 @@ imported only inside the evaluator, so this module imports where ROS is absent; 
 bookkeeping lives in ``stream_pairing`` (no ROS) and the bag access in ``bag_reader``.
 
 QoS: the depth subscription is reliable (the node publishes reliable, REP 2003), so an answer
-the node sent is never lost in transport and "missing" counts only frames the node dropped.
+the node sent is never lost in transport and "missing" counts only frames the node dropped:
+in its newest-first slot (its diagnostics count those) or, when its executor falls behind the
+player, in its depth-1 input queue (they count nowhere but here).
 """
 from __future__ import annotations
 

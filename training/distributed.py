@@ -58,9 +58,10 @@ def _import_dynamo_first() -> None:
     """Import ``torch._dynamo`` before the process group exists, so the group can be freed.
 
     DDP's constructor imports it; when that first import happens while a group exists, the
-    group is never freed (torch 2.13): destroy_process_group leaves its gloo threads running
-    into the interpreter's teardown, the likely cause of a rank that aborted at exit about
-    once in 80 two-rank runs ("terminate called without an active exception"; too rare to
-    reproduce on demand). Imported first, the group and its threads go when destroyed.
+    group is never freed (torch 2.13): destroy_process_group leaves its gloo worker threads,
+    which hold the work and its tensors, running into the interpreter's teardown, the likely
+    cause of a rank that aborted at exit about once in 80 two-rank runs ("terminate called
+    without an active exception"; too rare to reproduce on demand). Imported first, the group
+    and its worker threads go when destroyed.
     """
     import torch._dynamo  # noqa: F401

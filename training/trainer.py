@@ -150,7 +150,7 @@ class Trainer:
         Ranks leave together (a barrier first): a gloo rank whose peer destroyed the group
         first sometimes aborted at exit ("terminate called without an active exception"; 3 of
         about 20 two-rank torchrun runs here, 0 of 30 with the barrier). The DDP wrapper is
-        dropped too, so the group and its gloo threads are gone before the interpreter exits
+        dropped too, so the group and its worker threads are gone before the interpreter exits
         (see ``distributed._import_dynamo_first``). Pass False when unwinding an error, where
         the other ranks may be stuck in a collective with this one.
         """
@@ -161,7 +161,7 @@ class Trainer:
             if leave_together:
                 dist.barrier()
             dist.destroy_process_group()
-            self.net = self.model  # DDP holds the group: dropped, the group and its threads go now
+            self.net = self.model  # DDP holds the group: dropped, the group and its workers go now
 
     # step details
 

@@ -135,10 +135,10 @@ def test_replaying_a_bag_through_the_node_scores_what_offline_evaluation_scores(
     design), and at the bag's 10 Hz a machine loaded by two other test sessions once starved
     its executor long enough for one of 5 frames to be replaced in that queue, unanswered."""
     pytest.importorskip("rclpy", reason="rclpy not installed (pip install .[ros])")
+    from depth_unet_ros.bags.replay import ReplayOptions
     from depth_unet_ros.datasets.bag import BagDataset
     from depth_unet_ros.evaluation.offline import evaluate_dataset
     from depth_unet_ros.inference import load_estimator
-    from depth_unet_ros.bags.replay import ReplayOptions
     from depth_unet_ros.streaming_eval.node_process import NodeProcess, node_command
     from depth_unet_ros.streaming_eval.evaluator import StreamEvaluator
 

@@ -75,7 +75,7 @@ def test_two_ranks_train_identical_replicas_and_rank_zero_saves_them(tmp_path):
     # close() freed the group: its worker threads, which hold the work and its tensors, do not
     # run on into interpreter teardown, where a rank now and then aborted at exit (thread names
     # come from /proc: Linux only). Gloo's transport loop (gloo_tcp_loop, no Python in it) is
-    # not asserted: once in about 40 runs it outlived close() by a moment.
+    # not asserted: once in about 40 runs it was still running right after close().
     for rank in (0, 1) if Path("/proc/self/task").is_dir() else ():
         names = (tmp_path / f"rank{rank}.threads").read_text().split("\n")
         assert "pt_gloo_runloop" not in names, f"rank {rank} still runs {names}"

@@ -20,6 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
+from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -55,6 +56,12 @@ FIRST_CAMERA_INFO_WAIT_S = 1.0
 CAMERA_INFO_DISCOVERY_S = 0.5
 
 NODE_NAME = "depth_node"
+
+
+def _acknowledged(publisher: Any) -> bool:
+    """Whether every reader matched to ``publisher`` acknowledged all it sent, without waiting
+    (true for a best-effort publisher or one without readers)."""
+    return publisher.wait_for_all_acked(Duration(seconds=0))
 
 
 def parameter_descriptor(spec: ParameterSpec, with_range: bool = True) -> ParameterDescriptor:
@@ -128,6 +135,7 @@ class DepthServing:
         self._camera_info: CameraInfo | None = None
         self._camera_info_arrived = threading.Event()
         self._first_info_wait_done = False
+        self._first_answer_sent = False
         self._focal_scale = 1.0
 
         out_qos = qos_profile(node_core.PUBLISHER_QOS)
@@ -272,6 +280,9 @@ class DepthServing:
                 features, float_encoding(features.shape[0]), stamp, frame_id,
                 channels_first=True).to_bytes())
         self._stats.record_processed((time.monotonic() - received_s) * 1e3, inference_ms)
+        if not self._first_answer_sent:
+            self._first_answer_sent = True
+            self._wait_for_first_answer_delivery()
 
     def _first_camera_info(self) -> CameraInfo | None:
         """Before any camera_info arrived: wait for one (once per node, bounded) when a publisher
@@ -287,6 +298,18 @@ class DepthServing:
                     and self.count_publishers(self._camera_info_topic) == 0):
                 break  # no camera_info publisher: this camera sends none
         return self._camera_info
+
+    def _wait_for_first_answer_delivery(self) -> None:
+        """Once, after the first answer: hold the next one back (bounded) until every consumer
+        matched now has acknowledged this one, so a consumer whose discovery of the node is
+        still catching up gets it whole (node_core.FIRST_ANSWER_ACK_WAIT_S)."""
+        waits = [functools.partial(_acknowledged, pub)
+                 for pub in (self._depth_pub, self._info_pub, self._features_pub)]
+        unacknowledged = node_core.wait_for_acknowledgements(waits, node_core.FIRST_ANSWER_ACK_WAIT_S)
+        if unacknowledged:
+            self.get_logger().info(
+                f"{unacknowledged} output(s) of the first answer not acknowledged by every consumer "
+                f"within {node_core.FIRST_ANSWER_ACK_WAIT_S} s; serving on")
 
     def _scale_for(self, info: CameraInfo | None, image_width: int) -> float:
         if info is None:

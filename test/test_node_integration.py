@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -517,7 +518,8 @@ def test_a_camera_running_before_the_node_gets_camera_info_with_its_first_answer
         context, tiny_onnx_model, tmp_path):
     """A reliable camera streams image then camera_info at 15 Hz before the node starts: the
     node's first answered frame already carries depth camera_info (it waits, once and bounded,
-    for the calibration whose publisher it sees), so an exact-time consumer loses no frame."""
+    for the calibration whose publisher it sees, and then for the consumer to acknowledge that
+    answer), so an exact-time consumer loses no frame."""
     probe = Probe(context, "probe_early", "/earlycam/image_raw", "/earlycam/camera_info", "early",
                   kinds=("reliable",))
     stop = threading.Event()
@@ -543,8 +545,62 @@ def test_a_camera_running_before_the_node_gets_camera_info_with_its_first_answer
             first = min(probe.received["depth/image"])
             assert probe.wait_until(lambda: first in probe.received["depth/camera_info"], 2.0), (
                 f"the first answer {first} has no depth camera_info; answered with it: "
-                f"{sorted(probe.received['depth/camera_info'])[:3]}")
+                f"{sorted(probe.received['depth/camera_info'])[:3]}\n{early_node.log()}")
     finally:
         stop.set()
         streaming.join(timeout=2.0)
         probe.close()
+
+
+# A consumer of depth alone that says when it sees the node's depth publisher, then spins.
+DEPTH_CONSUMER = """
+import sys, rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+rclpy.init()
+node = rclpy.create_node("depth_consumer")
+node.create_subscription(Image, sys.argv[1], lambda msg: None,
+                         QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+while node.count_publishers(sys.argv[1]) == 0:
+    rclpy.spin_once(node, timeout_sec=0.05)
+print("sees the node", flush=True)
+rclpy.spin(node)
+"""
+
+
+def test_a_stalled_consumer_holds_back_the_second_answer_once_and_no_longer_than_a_second(
+        context, tiny_onnx_model, tmp_path):
+    """The first answer waits for every matched consumer's acknowledgement, bounded: with one
+    consumer's process stopped (SIGSTOP), the node says after 1 s that one output went
+    unacknowledged and serves on, and a live consumer gets every later frame answered."""
+    command = node_executable() + ros_args(tiny_onnx_model, "/stallcam/image_raw",
+                                           "/stallcam/camera_info", namespace="stall")
+    with NodeProcess(command, tmp_path / "stall_node.log") as stall_node:
+        consumer = subprocess.Popen([sys.executable, "-c", DEPTH_CONSUMER, "/stall/depth/image"],
+                                    stdout=subprocess.PIPE, text=True)
+        probe = None
+        try:
+            assert consumer.stdout.readline().strip() == "sees the node", stall_node.log()
+            time.sleep(2.0)  # the node's side of the match, which this test cannot see
+            consumer.send_signal(signal.SIGSTOP)
+            probe = Probe(context, "probe_stall", "/stallcam/image_raw", "/stallcam/camera_info",
+                          "stall", kinds=("reliable",))
+            assert probe.wait_for_node(30.0), stall_node.log()
+            rgb = _pixels(H, W, seed=12)
+            info = make_camera_info(W, H, 0)
+            probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns), "reliable",
+                                    camera_info=info, timeout_s=20.0)
+            line = "1 output(s) of the first answer not acknowledged by every consumer within 1.0 s"
+            assert _wait_for(lambda: line in stall_node.log(), 10.0), stall_node.log()
+            answered = len(probe.received["depth/image"])
+            sent, out = probe.send_until_output(lambda ns: make_image(rgb, "rgb8", ns), "reliable",
+                                                camera_info=info, timeout_s=5.0)
+            assert len(probe.received["depth/image"]) > answered
+            _assert_same_header(out, sent)
+        finally:
+            if probe is not None:
+                probe.close()
+            consumer.send_signal(signal.SIGCONT)
+            consumer.terminate()
+            consumer.wait(timeout=10)
+        assert stall_node.log().count("not acknowledged") == 1, stall_node.log()

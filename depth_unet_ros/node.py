@@ -303,9 +303,9 @@ class DepthServing:
         """Once, after the first answer: hold the next one back (bounded) until every consumer
         matched now has acknowledged this one, so a consumer whose discovery of the node is
         still catching up gets it whole (node_core.FIRST_ANSWER_ACK_WAIT_S)."""
-        waits = [functools.partial(_acknowledged, pub)
-                 for pub in (self._depth_pub, self._info_pub, self._features_pub)]
-        unacknowledged = node_core.wait_for_acknowledgements(waits, node_core.FIRST_ANSWER_ACK_WAIT_S)
+        checks = [functools.partial(_acknowledged, pub)
+                  for pub in (self._depth_pub, self._info_pub, self._features_pub)]
+        unacknowledged = node_core.wait_for_acknowledgements(checks, node_core.FIRST_ANSWER_ACK_WAIT_S)
         if unacknowledged:
             self.get_logger().info(
                 f"{unacknowledged} output(s) of the first answer not acknowledged by every consumer "

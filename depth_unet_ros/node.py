@@ -20,7 +20,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -40,6 +39,7 @@ from depth_unet_ros.node_core import LatestSlot, NodeSettings, NodeStats
 from depth_unet_ros.node_parameters import PARAMETERS, ParameterSpec
 from depth_unet_ros.parent_watch import stop_with_parent
 from depth_unet_ros.preprocessing import to_rgb
+from depth_unet_ros.publisher_acks import unacknowledged_publishers
 from depth_unet_ros.ros_shutdown import spin_until_shutdown
 from depth_unet_ros.stack_dump import enable_stack_dump
 
@@ -56,12 +56,6 @@ FIRST_CAMERA_INFO_WAIT_S = 1.0
 CAMERA_INFO_DISCOVERY_S = 0.5
 
 NODE_NAME = "depth_node"
-
-
-def _acknowledged(publisher: Any) -> bool:
-    """Whether every reader matched to ``publisher`` acknowledged all it sent, without waiting
-    (true for a best-effort publisher or one without readers)."""
-    return publisher.wait_for_all_acked(Duration(seconds=0))
 
 
 def parameter_descriptor(spec: ParameterSpec, with_range: bool = True) -> ParameterDescriptor:
@@ -303,9 +297,8 @@ class DepthServing:
         """Once, after the first answer: hold the next one back (bounded) until every consumer
         matched now has acknowledged this one, so a consumer whose discovery of the node is
         still catching up gets it whole (node_core.FIRST_ANSWER_ACK_WAIT_S)."""
-        checks = [functools.partial(_acknowledged, pub)
-                  for pub in (self._depth_pub, self._info_pub, self._features_pub)]
-        unacknowledged = node_core.wait_for_acknowledgements(checks, node_core.FIRST_ANSWER_ACK_WAIT_S)
+        unacknowledged = unacknowledged_publishers(
+            (self._depth_pub, self._info_pub, self._features_pub), node_core.FIRST_ANSWER_ACK_WAIT_S)
         if unacknowledged:
             self.get_logger().info(
                 f"{unacknowledged} output(s) of the first answer not acknowledged by every consumer "

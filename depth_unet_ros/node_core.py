@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Generic, Hashable, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -160,22 +160,6 @@ DIAGNOSTICS_QOS = QosChoice("reliable", 10)
 # lost its first answer's camera_info (in 40 runs under load the node's side had matched every
 # consumer by then). A matched consumer acknowledges within milliseconds: no cost otherwise.
 FIRST_ANSWER_ACK_WAIT_S = 1.0
-ACK_POLL_S = 0.005
-
-
-def wait_for_acknowledgements(acknowledged: Sequence[Callable[[], bool]], timeout_s: float,
-                              clock: Callable[[], float] = time.monotonic,
-                              sleep: Callable[[float], None] = time.sleep) -> int:
-    """Poll each ``acknowledged()`` (a publisher's "all its matched readers acknowledged all it
-    sent") until true or ``timeout_s`` is over; the number still false. Polled, not blocking:
-    rclpy's wait_for_all_acked holds the GIL while it waits, which would stall the executor."""
-    deadline = clock() + timeout_s
-    pending = list(acknowledged)
-    while True:
-        pending = [check for check in pending if not check()]
-        if not pending or clock() >= deadline:
-            return len(pending)
-        sleep(ACK_POLL_S)
 
 
 class LatestSlot(Generic[T]):

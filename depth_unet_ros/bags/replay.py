@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from depth_unet_ros.bags.reader import RawMessage, TopicInfo
 from depth_unet_ros.errors import ConfigError
+from depth_unet_ros.publisher_acks import unacknowledged_publishers
 
 DEFAULT_QOS_DEPTH = 10
 
@@ -136,14 +137,7 @@ class BagPlayer:
         """Block until every reliable subscriber has acknowledged everything published (or
         ``timeout_s`` passed); False on timeout. A player that exits at once would otherwise
         take its last messages with it (``ros2 bag play --wait-for-all-acked``)."""
-        from rclpy.duration import Duration
-
-        deadline = time.monotonic() + timeout_s
-        acked = True
-        for publisher in self._publishers.values():
-            left_s = max(0.0, deadline - time.monotonic())
-            acked &= bool(publisher.wait_for_all_acked(Duration(nanoseconds=int(left_s * 1e9))))
-        return acked
+        return unacknowledged_publishers(self._publishers.values(), timeout_s) == 0
 
     def play(self, messages: Iterable[RawMessage], options: ReplayOptions = ReplayOptions(),
              before_publish: Callable[[RawMessage, float], None] | None = None,

@@ -129,7 +129,6 @@ class DepthServing:
         self._camera_info: CameraInfo | None = None
         self._camera_info_arrived = threading.Event()
         self._first_info_wait_done = False
-        self._first_answer_sent = False
         self._focal_scale = 1.0
 
         out_qos = qos_profile(node_core.PUBLISHER_QOS)
@@ -274,8 +273,7 @@ class DepthServing:
                 features, float_encoding(features.shape[0]), stamp, frame_id,
                 channels_first=True).to_bytes())
         self._stats.record_processed((time.monotonic() - received_s) * 1e3, inference_ms)
-        if not self._first_answer_sent:
-            self._first_answer_sent = True
+        if self._stats.processed == 1:  # this activation's first answer (stats start anew with it)
             self._wait_for_first_answer_delivery()
 
     def _first_camera_info(self) -> CameraInfo | None:

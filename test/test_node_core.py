@@ -182,4 +182,3 @@ def test_recent_keys_pass_each_message_once_while_two_subscriptions_overlap():
     assert recent.first_time(4) and recent.first_time(1)  # 1 fell out after 2, 3, 4
     recent.clear()
     assert recent.first_time(3)
-

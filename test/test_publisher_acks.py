@@ -43,7 +43,7 @@ def test_acknowledgement_wait_is_bounded_and_counts_what_was_never_acknowledged(
     counted; an empty list returns at once."""
     clock = _FakeClock()
     missing = wait_for_acknowledgements([lambda: True, lambda: False, lambda: False],
-                                                  0.5, clock, clock.sleep)
+                                        0.5, clock, clock.sleep)
     assert missing == 2
     assert 0.5 <= clock.now < 0.5 + 2 * ACK_POLL_S
     clock = _FakeClock()
